@@ -1,0 +1,49 @@
+"""idm-host: drum transcription, separation, editing and re-rendering with the Inverse Drum Machine.
+
+Public names are imported lazily, so ``import idm_host`` neither imports torch nor loads weights.
+
+Example:
+    >>> from idm_host import Separator, load_audio          # doctest: +SKIP
+    >>> analysis = Separator().analyze(load_audio("loop.wav"))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # errors
+    "IdmError": "errors", "AudioError": "errors", "ModelError": "errors", "ChecksumError": "errors",
+    "SessionError": "errors", "SchemaTooNewError": "errors", "PresetError": "errors",
+    "MidiError": "errors", "OscError": "errors", "Cancelled": "errors",
+    # types
+    "Hit": "types", "Audio": "types", "Transcription": "types", "Kit": "types", "Stems": "types",
+    "Analysis": "types", "ModelInfo": "types",
+    # classes
+    "DRUM_CLASSES": "classes", "IDM_CLASSES": "classes", "GROUPS": "classes",
+    # audio
+    "load_audio": "audio", "save_audio": "audio", "MODEL_SAMPLE_RATE": "audio",
+    # progress
+    "ProgressCallback": "progress",
+    # models
+    "list_models": "models", "model_path": "models", "import_official": "models",
+    # engine
+    "Separator": "engine", "write_separation": "engine",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'idm_host' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

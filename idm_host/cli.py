@@ -1,0 +1,67 @@
+"""``idm-host``: the command-line front end.
+
+Sub-commands live in :mod:`idm_host.commands`, one module each, discovered at start-up; each module
+defines ``register(subparsers)`` and sets ``func`` on its parser. Handlers parse, call the public API
+and print; they hold no logic. torch is imported lazily inside handlers so ``--help`` stays fast.
+
+Exit codes: 0 ok; 1 input error (one stderr line ``idm-host: error: ...``); 2 usage error;
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import Cancelled, IdmError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idm-host",
+        description="Drum transcription, separation and re-rendering with the Inverse Drum Machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"idm-host {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("idm-host: interrupted", file=sys.stderr)
+        return 130
+    except Cancelled:
+        print("idm-host: cancelled", file=sys.stderr)
+        return 130
+    except IdmError as exc:
+        if args.debug:
+            raise
+        print(f"idm-host: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

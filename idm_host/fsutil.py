@@ -1,0 +1,44 @@
+"""Atomic file writes: a crash at any moment leaves the old file or the new one, never half a file."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+from .errors import IdmError
+
+PathLike = Union[str, os.PathLike]
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    Raises:
+        IdmError: ``path`` exists and ``overwrite`` is false, or the write failed.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise IdmError(f"{p}: already exists; choose another name or allow overwriting")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise IdmError(f"{p}: cannot write ({exc.strerror or exc})") from exc
+        raise
+    return p
+
+
+def atomic_write_text(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
