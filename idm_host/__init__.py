@@ -29,6 +29,9 @@ _LAZY = {
     "ProgressCallback": "progress",
     # models
     "list_models": "models", "model_path": "models", "import_official": "models",
+    # MIDI files, drum maps, MIDI ports, OSC bridge
+    "write_midi": "midi", "read_midi": "midi", "midi_bytes": "midi",
+    "DrumMap": "drum_maps", "load_drum_map": "drum_maps", "list_drum_maps": "drum_maps",
     # engine
     "Separator": "engine", "write_separation": "engine",
 }
