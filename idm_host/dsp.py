@@ -1,0 +1,144 @@
+"""Pure signal functions (no networks): peak picking, hit placement, Wiener masking.
+
+Each is tested against a plain numpy reference in tests/unit/test_dsp.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: Peak-picking windows (model frames) and threshold, from the official model (IDM-SPEC.md 4.5).
+PRE_MAX = 8
+POST_MAX = 8
+PRE_AVG = 17
+POST_AVG = 17
+WAIT = 10
+DELTA = 0.2
+
+
+def peak_pick(
+    p: np.ndarray,
+    *,
+    pre_max: int = PRE_MAX,
+    post_max: int = POST_MAX,
+    pre_avg: int = PRE_AVG,
+    post_avg: int = POST_AVG,
+    wait: int = WAIT,
+    delta: float = DELTA,
+    official_frame_quirk: bool = False,
+    frame_rate: float = 44100 / 256,
+) -> np.ndarray:
+    """Pick onsets from probabilities, librosa ``peak_pick`` semantics.
+
+    Frame ``n`` is a peak when ``p[n] == max(p[n-pre_max : n+post_max])`` and
+    ``p[n] >= mean(p[n-pre_avg : n+post_avg]) + delta`` (windows clipped at the edges, end exclusive);
+    scanning left to right, a peak closer than ``wait + 1`` frames to the previous one is dropped.
+
+    Args:
+        p: ``[K, M]`` (or ``[M]``) probabilities in 0..1.
+        official_frame_quirk: reproduce the official code's float round trip
+            ``floor((n / frame_rate) * frame_rate)``, which moves some peaks one frame early. Off by
+            default: idm-host places every peak on its own frame.
+
+    Returns:
+        ``uint8`` array of ``p``'s shape, 1 at picked frames.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    squeeze = p.ndim == 1
+    p2 = p[None, :] if squeeze else p
+    k, m = p2.shape
+    out = np.zeros((k, m), dtype=np.uint8)
+    if m == 0:
+        return out[0] if squeeze else out
+    # moving max over [n - pre_max, n + post_max) (clipped)
+    padded = np.pad(p2, ((0, 0), (pre_max, post_max)), constant_values=-np.inf)
+    win = np.lib.stride_tricks.sliding_window_view(padded, pre_max + post_max, axis=1)[:, : m]
+    mov_max = win.max(axis=2)
+    # moving mean over [n - pre_avg, n + post_avg) (clipped)
+    csum = np.concatenate([np.zeros((k, 1)), np.cumsum(p2, axis=1)], axis=1)
+    idx = np.arange(m)
+    lo = np.clip(idx - pre_avg, 0, m)
+    hi = np.clip(idx + post_avg, 0, m)
+    mov_avg = (csum[:, hi] - csum[:, lo]) / (hi - lo)
+    candidates = (p2 == mov_max) & (p2 >= mov_avg + delta) & (p2 > 0)
+    for c in range(k):
+        last = -np.inf
+        for n in np.flatnonzero(candidates[c]):
+            if n > last + wait:
+                last = n
+                if official_frame_quirk:
+                    n = int(np.floor((n / frame_rate) * frame_rate))
+                out[c, n] = 1
+    return out[0] if squeeze else out
+
+
+def place_hits(
+    positions: np.ndarray,
+    amplitudes: np.ndarray,
+    one_shot: np.ndarray,
+    n_samples: int,
+    *,
+    start: int = 0,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Sum ``amplitude * one_shot`` started at each sample position, in the window ``[start, start+n)``.
+
+    The same as convolving an impulse train with ``one_shot`` (truncated, nothing wraps), computed
+    sparsely: cost is proportional to the number of hits times the audible one-shot length.
+
+    Args:
+        positions: int sample positions (absolute).
+        amplitudes: scale per hit.
+        one_shot: ``[L]``.
+        n_samples: output length.
+        start: absolute sample position of the output's first sample.
+        out: optional ``[n_samples]`` buffer to add into.
+    """
+    if out is None:
+        out = np.zeros(n_samples, dtype=np.float32)
+    length = one_shot.shape[-1]
+    end = start + n_samples
+    for pos, amp in zip(np.asarray(positions, dtype=np.int64), np.asarray(amplitudes, dtype=np.float32)):
+        if pos >= end or pos + length <= start or amp == 0:
+            continue
+        a = max(pos, start)
+        b = min(pos + length, end)
+        out[a - start : b - start] += amp * one_shot[a - pos : b - pos]
+    return out
+
+
+def wiener_masks(stem_mags: torch.Tensor, alpha: float = 1.0, eps: float = 1e-12) -> torch.Tensor:
+    """``|S_k|^alpha / (sum_j |S_j|^alpha + eps)`` over axis 0 of ``[K, ...]`` magnitudes."""
+    powered = stem_mags if alpha == 1.0 else stem_mags.pow(alpha)
+    return powered / (powered.sum(0, keepdim=True) + eps)
+
+
+class WienerFilter:
+    """Soft masks from synthetic stems applied to the real mixture (STFT 1024/256, Hann, centred).
+
+    ``apply(mix [C, T], stems [K, T])`` -> ``[K, C, T]``. Signals are right-padded to a multiple of the
+    hop first, as the official model does.
+    """
+
+    def __init__(self, n_fft: int = 1024, hop: int = 256, device: str | torch.device = "cpu"):
+        self.n_fft = n_fft
+        self.hop = hop
+        self.window = torch.hann_window(n_fft, periodic=True, device=device)
+
+    def stft(self, x: torch.Tensor) -> torch.Tensor:
+        pad = (-x.shape[-1]) % self.hop
+        if pad:
+            x = torch.nn.functional.pad(x, (0, pad))
+        return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect",
+                          return_complex=True)
+
+    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=length)
+
+    def apply(self, mix: torch.Tensor, stems: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        n = mix.shape[-1]
+        masks = wiener_masks(self.stft(stems).abs(), alpha)  # [K, F, N]
+        mix_spec = self.stft(mix)  # [C, F, N]
+        k, c = masks.shape[0], mix_spec.shape[0]
+        out = self.istft((masks[:, None] * mix_spec[None]).reshape(k * c, *mix_spec.shape[1:]), n)
+        return out.reshape(k, c, n)
