@@ -34,6 +34,13 @@ _LAZY = {
     "DrumMap": "drum_maps", "load_drum_map": "drum_maps", "list_drum_maps": "drum_maps",
     # engine
     "Separator": "engine", "write_separation": "engine",
+    # session and tempo
+    "Session": "session", "SessionHit": "session", "KitSlot": "session", "ChannelStrip": "session",
+    "Change": "session", "AddHits": "session", "DeleteHits": "session", "MoveHits": "session",
+    "SetVelocity": "session", "Quantize": "session", "ReplaceSample": "session",
+    "RevertSample": "session", "SetKitParams": "session", "SetMixer": "session",
+    "SetEffects": "session", "SetTempo": "session", "Compound": "session",
+    "Tempo": "tempo", "estimate_tempo": "tempo", "quantize": "tempo", "snap": "tempo",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
