@@ -185,19 +185,37 @@ class Transcription:
             raise IdmError(f"onsets file is not valid JSON ({exc})") from exc
 
 
+#: A hit of velocity v plays its one-shot at amplitude ``MODEL_VELOCITY_SCALE * v``: the model's
+#: velocities lie in (0, 2], transcription velocities in 0..1.
+MODEL_VELOCITY_SCALE = 2.0
+
+
 @dataclass(frozen=True)
 class Kit:
-    """One one-shot per class.
+    """One one-shot per class, and how the model plays them.
+
+    The synthetic stem of class k is ``track_gains[k] * velocity_scale * sum over hits of
+    velocity * one_shot_k`` started at sample ``round(time_s * sample_rate)``.
 
     Attributes:
         classes: class symbols, one per row of ``one_shots``.
         one_shots: float32 ``(classes, samples)``.
         sample_rate: in Hz.
+        track_gains: float32 ``(classes,)``, the model's static gain per track (ones if unknown).
+        velocity_scale: amplitude of a hit of velocity 1.0.
     """
 
     classes: tuple[str, ...]
     one_shots: np.ndarray
     sample_rate: int
+    track_gains: np.ndarray | None = None
+    velocity_scale: float = MODEL_VELOCITY_SCALE
+
+    def gain(self, symbol: str) -> float:
+        """The track gain of ``symbol`` (1.0 if the kit has none)."""
+        if self.track_gains is None:
+            return 1.0
+        return float(self.track_gains[self.classes.index(symbol)])
 
     def one_shot(self, symbol: str) -> np.ndarray:
         return self.one_shots[self.classes.index(symbol)]
