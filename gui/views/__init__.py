@@ -1,0 +1,1 @@
+"""Widgets that draw the session and send edit intents to :class:`gui.session_model.SessionModel`."""
