@@ -415,3 +415,186 @@ def unmapped_notes(path: PathLike, *, drum_map: "str | PathLike | DrumMap" = "gm
             if msg.type == "note_on" and msg.velocity > 0 and dmap.class_for(msg.note, tuple(classes)) is None:
                 counts[msg.note] += 1
     return dict(sorted(counts.items()))
+
+
+# ---------------------------------------------------------------------------------------- MIDI ports
+#: The virtual output port idm-host opens when no port is named (where the backend allows).
+VIRTUAL_PORT_NAME = "idm-host"
+#: Environment variable naming a mido backend, e.g. ``mido.backends.rtmidi/UNIX_JACK``.
+BACKEND_ENV = "IDM_HOST_MIDI_BACKEND"
+_NO_MIDI_HINT = (
+    "no MIDI system is available here ({detail}). Start JACK and choose its backend "
+    f"({BACKEND_ENV}=mido.backends.rtmidi/UNIX_JACK, or --backend), or use the OSC bridge instead: "
+    "`idm-host serve` sends the same notes as /idm/midi/note messages"
+)
+
+
+def _backend(backend: str | None = None):
+    """A :class:`mido.Backend`: ``backend``, else ``$IDM_HOST_MIDI_BACKEND``, else mido's default."""
+    import mido
+
+    name = backend or os.environ.get(BACKEND_ENV) or None
+    if name is None:
+        return mido.backend
+    try:
+        be = mido.Backend(name, load=True)
+    except Exception as exc:  # ImportError, or an unknown rtmidi API name
+        raise MidiError(f"cannot load MIDI backend {name!r} ({exc}); e.g. mido.backends.rtmidi/UNIX_JACK") from exc
+    return be
+
+
+def list_midi_outputs(*, backend: str | None = None) -> list[str]:
+    """Names of the MIDI output ports the backend sees.
+
+    Raises:
+        MidiError: there is no MIDI system (e.g. no ALSA sequencer); the message names the OSC bridge.
+    """
+    be = _backend(backend)
+    try:
+        return list(be.get_output_names())
+    except Exception as exc:  # rtmidi raises its own SystemError when ALSA/JACK is missing
+        raise MidiError(_NO_MIDI_HINT.format(detail=str(exc).strip() or type(exc).__name__)) from exc
+
+
+def open_midi_output(port: str | None = None, *, backend: str | None = None, virtual: bool | None = None):
+    """Open a mido output port.
+
+    Args:
+        port: an output port name, or a unique part of one (``"idm-in"`` matches
+            ``"RtMidiIn Client:idm-in"``). ``None`` opens a virtual port named ``idm-host``.
+        backend: a mido backend name; default ``$IDM_HOST_MIDI_BACKEND`` or mido's own default.
+        virtual: open a virtual port named ``port`` (default: only when ``port`` is ``None``).
+
+    Raises:
+        MidiError: no MIDI system, no such port (the message lists the ports), an ambiguous name,
+            or a backend without virtual ports.
+    """
+    be = _backend(backend)
+    if virtual is None:
+        virtual = port is None
+    name = port or VIRTUAL_PORT_NAME
+    try:
+        if virtual:
+            return be.open_output(name, virtual=True)
+        names = list(be.get_output_names())
+    except NotImplementedError as exc:
+        raise MidiError(f"MIDI backend {be.name!r} cannot open virtual ports; name an existing port with --port") from exc
+    except Exception as exc:
+        raise MidiError(_NO_MIDI_HINT.format(detail=str(exc).strip() or type(exc).__name__)) from exc
+    matches = [n for n in names if n == name] or [n for n in names if name in n]
+    if not matches:
+        raise MidiError(
+            f"no MIDI output port matches {name!r}; available: {', '.join(names) or 'none'} "
+            "(leave out --port to open a virtual port named idm-host)"
+        )
+    if len(matches) > 1:
+        raise MidiError(f"MIDI port name {name!r} is ambiguous: {', '.join(matches)}; give the full name")
+    try:
+        return be.open_output(matches[0])
+    except Exception as exc:
+        raise MidiError(f"cannot open MIDI output {matches[0]!r} ({exc})") from exc
+
+
+def _timed_messages(source: "Transcription | PathLike", *, drum_map, velocity_curve, channel):
+    """``[(time_s, mido.Message)]`` sorted by time, from a transcription or a ``.mid`` file."""
+    import mido
+
+    if isinstance(source, Transcription):
+        out = []
+        for e in note_events(source, drum_map=drum_map, velocity_curve=velocity_curve):
+            out.append((e.time_s, 1, mido.Message("note_on", channel=channel, note=e.note, velocity=e.velocity)))
+            out.append((e.time_s + e.length_s, 0, mido.Message("note_off", channel=channel, note=e.note, velocity=0)))
+        out.sort(key=lambda x: (x[0], x[1]))
+        return [(t, m) for t, _, m in out]
+    if not isinstance(source, (str, os.PathLike)):
+        raise MidiError(f"cannot send a {type(source).__name__}; give a Transcription or a .mid file")
+    p = Path(source)
+    mid = _load_midi_file(p)
+    if mid.type == 2:
+        raise MidiError(f"{p}: is a type 2 MIDI file; export it as type 0 or 1")
+    tempo, now_s, out2 = 500000, 0.0, []
+    for msg in mido.merge_tracks(mid.tracks):
+        if msg.time:
+            now_s += msg.time * tempo / (mid.ticks_per_beat * 1e6)
+        if msg.type == "set_tempo":
+            tempo = msg.tempo if msg.tempo > 0 else tempo
+        elif not msg.is_meta and msg.type != "sysex":
+            out2.append((now_s, msg.copy(time=0)))
+    return out2
+
+
+def send_midi(
+    source: "Transcription | PathLike",
+    port=None,
+    *,
+    realtime: bool = False,
+    drum_map: "str | PathLike | DrumMap" = "gm",
+    velocity_curve: VelocityCurve = "linear",
+    channel: int = DRUM_CHANNEL,
+    backend: str | None = None,
+    progress=None,
+    clock=None,
+    sleep=None,
+) -> int:
+    """Send a transcription (or a ``.mid`` file's notes) to a MIDI output port.
+
+    Args:
+        source: a :class:`Transcription` (mapped through ``drum_map``) or a ``.mid`` file (sent as is).
+        port: an open mido output port, a port name (see :func:`open_midi_output`), or ``None`` for a
+            virtual port named ``idm-host``. A port opened here is closed at the end.
+        realtime: play in time (note-ons at their times from now); otherwise send everything at once.
+        drum_map, velocity_curve, channel: as in :func:`write_midi`.
+        backend: mido backend name, e.g. ``"mido.backends.rtmidi/UNIX_JACK"``.
+        progress: ``progress(fraction, message)``; raising :class:`~idm_host.errors.Cancelled` from it
+            stops playback (all sounding notes are released).
+
+    Returns:
+        The number of messages sent.
+
+    Raises:
+        MidiError: no MIDI system (the message names the OSC alternative), or no such port.
+
+    Example:
+        >>> send_midi(analysis.transcription, "Superior Drummer", drum_map="superior-drummer-3",
+        ...           realtime=True)  # doctest: +SKIP
+    """
+    import time
+
+    messages = _timed_messages(source, drum_map=drum_map, velocity_curve=velocity_curve, channel=channel)
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    owned = port is None or isinstance(port, str)
+    out = open_midi_output(port, backend=backend) if owned else port
+    sounding: set[tuple[int, int]] = set()
+    sent = 0
+    try:
+        t0 = clock()
+        total = len(messages)
+        for i, (t, msg) in enumerate(messages):
+            if realtime:
+                wait = t0 + t - clock()
+                if wait > 0:
+                    sleep(wait)
+            out.send(msg)
+            sent += 1
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding.add((msg.channel, msg.note))
+            elif msg.type in ("note_on", "note_off"):
+                sounding.discard((msg.channel, msg.note))
+            if progress is not None and (i % 64 == 0 or i == total - 1):
+                progress((i + 1) / total, "sending MIDI")
+    except BaseException as exc:  # Cancelled, KeyboardInterrupt, a failing port
+        import mido
+
+        for ch, note in sorted(sounding):  # never leave a note hanging
+            try:
+                out.send(mido.Message("note_off", channel=ch, note=note, velocity=0))
+            except Exception:  # pragma: no cover - the port itself failed
+                break
+        if isinstance(exc, IdmError) or not isinstance(exc, Exception):
+            raise
+        raise MidiError(f"sending MIDI failed after {sent} messages ({exc})") from exc
+    finally:
+        if owned:
+            out.close()
+    return sent

@@ -1,0 +1,56 @@
+"""Fixtures for the MIDI/OSC tests: a real JACK server (dummy driver) for MIDI ports."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A private jackd with the dummy driver (no sound card needed); yields the mido backend name.
+
+    The server gets a unique name (``JACK_DEFAULT_SERVER``) so parallel test runs do not meet, and
+    ``JACK_NO_START_SERVER`` stops libjack from starting a second one behind our back.
+    """
+    exe = shutil.which("jackd")
+    if exe is None:
+        pytest.fail("jackd is missing: apt-get install jackd2 (listed in the Makefile's APT_PACKAGES)")
+    name = f"idmtest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "JACK_NO_AUDIO_RESERVATION")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", JACK_NO_AUDIO_RESERVATION="1")
+    proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lsp = shutil.which("jack_lsp")
+    deadline = time.monotonic() + 15
+    while True:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            pytest.fail(f"jackd exited ({proc.returncode}): {out[-500:]}")
+        ok = lsp is not None and subprocess.run([lsp], capture_output=True, timeout=5).returncode == 0
+        if ok:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("jackd did not come up within 15 s")
+        time.sleep(0.1)
+    try:
+        yield JACK_BACKEND
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
