@@ -61,16 +61,11 @@ def note_name(note: int, convention: str = "daw") -> str:
     return f"{_NOTE_LETTERS[n % 12]}{n // 12 + _OCTAVE_OF_NOTE_0[convention]}"
 
 
-def presets_dir() -> Path:
-    """The folder holding ``drum_maps/``: ``$IDM_HOST_PRESETS`` or the checkout's ``presets/``."""
-    env = os.environ.get("IDM_HOST_PRESETS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "presets"
-
-
 def drum_maps_dir() -> Path:
-    return presets_dir() / "drum_maps"
+    """The folder of the drum maps shipped with idm-host."""
+    from .presets import shipped_dir
+
+    return shipped_dir() / "drum_maps"
 
 
 @dataclass(frozen=True)
@@ -263,7 +258,10 @@ def _gm_fallback() -> DrumMap:
 
 
 def load_drum_map(name_or_path: "str | PathLike | DrumMap" = "gm") -> DrumMap:
-    """Load a drum map by name (``presets/drum_maps/<name>.json``) or from a JSON file.
+    """Load a drum map by name or from a JSON file.
+
+    Names are looked up like every preset (:mod:`idm_host.presets`): ``$IDM_HOST_PRESETS/drum_maps/``,
+    the user's config folder, then the maps shipped in ``presets/drum_maps/``.
 
     Args:
         name_or_path: a map name such as ``"gm"`` or ``"superior-drummer-3"``, a path to a JSON
@@ -276,22 +274,22 @@ def load_drum_map(name_or_path: "str | PathLike | DrumMap" = "gm") -> DrumMap:
         >>> load_drum_map("gm").note_for("KD")
         36
     """
+    from .presets import find_preset, list_presets
+
     if isinstance(name_or_path, DrumMap):
         return name_or_path
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise PresetError(f"a drum map is a name or a path, not {type(name_or_path).__name__}")
     text = os.fspath(name_or_path)
-    candidate = Path(text)
-    looks_like_path = text.endswith(".json") or os.sep in text or candidate.exists()
-    if not looks_like_path:
-        candidate = drum_maps_dir() / f"{text}.json"
-        if not candidate.exists():
-            if text == "gm":
-                return _gm_fallback()
-            known = ", ".join(m.name for m in list_drum_maps()) or "none installed"
-            raise PresetError(f"unknown drum map {text!r}; known maps: {known} (or give a .json path)")
-    if not candidate.is_file():
-        raise PresetError(f"{candidate}: drum map file not found; check the path")
+    if text == "gm" and "gm" not in list_presets("drum_maps"):
+        return _gm_fallback()
+    try:
+        candidate = find_preset("drum_maps", text)
+    except PresetError:
+        if text.endswith(".json") or os.sep in text:
+            raise PresetError(f"{text}: drum map file not found; check the path") from None
+        known = ", ".join(m.name for m in list_drum_maps()) or "none installed"
+        raise PresetError(f"unknown drum map {text!r}; known maps: {known} (or give a .json path)") from None
     try:
         data = json.loads(candidate.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -302,15 +300,15 @@ def load_drum_map(name_or_path: "str | PathLike | DrumMap" = "gm") -> DrumMap:
 
 
 def list_drum_maps() -> list[DrumMap]:
-    """Every valid map in ``presets/drum_maps/``, sorted by name; broken files are logged and skipped."""
-    folder = drum_maps_dir()
+    """Every valid map in the preset folders, sorted by name; broken files are logged and skipped."""
+    from .presets import list_presets
+
     out: list[DrumMap] = []
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.json")):
-            try:
-                out.append(load_drum_map(path))
-            except PresetError as exc:
-                log.warning("skipping drum map %s: %s", path, exc)
+    for path in list_presets("drum_maps").values():
+        try:
+            out.append(load_drum_map(path))
+        except PresetError as exc:
+            log.warning("skipping drum map %s: %s", path, exc)
     if not any(m.name == "gm" for m in out):
         out.append(_gm_fallback())
     return sorted(out, key=lambda m: m.name)
