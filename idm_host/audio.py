@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 
 from .errors import AudioError
+from .fsutil import make_temp
 from .types import Audio
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,7 @@ def save_audio(
     if arr.ndim == 1:
         arr = arr[None, :]
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".{fmt}.part", dir=p.parent)
-    os.close(fd)
+    tmp = make_temp(p, f".{fmt}.part")
     try:
         with open(tmp, "wb") as fh:
             with AudioFile(fh, "w", float(sample_rate), arr.shape[0], format=fmt, bit_depth=bit_depth) as f:

@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `idm-host ... --json | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("idm-host: interrupted", file=sys.stderr)
         return 130

@@ -207,9 +207,9 @@ class Separator:
             heads = self.model.global_heads(
                 (z_sum / m_total).float()[None].to(self.device), (zn_sum / m_total).float()[None].to(self.device)
             )
-        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        probs = torch.sigmoid(torch.from_numpy(logits)).numpy()
         return Encoded(
-            probabilities=probs.astype(np.float32),
+            probabilities=probs,
             velocity=velocity,
             kit_logits=heads["kit_logits"][0].float().cpu().numpy(),
             kit_embedding=heads["kit_embedding"][0].float().cpu().numpy(),

@@ -11,6 +11,20 @@ from .errors import IdmError
 PathLike = Union[str, os.PathLike]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_temp(path: Path, suffix: str = ".part") -> str:
+    """A temporary file beside ``path`` with the permissions a plain ``open()`` would give."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    return tmp
+
+
 def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
@@ -21,9 +35,9 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) 
     if p.exists() and not overwrite:
         raise IdmError(f"{p}: already exists; choose another name or allow overwriting")
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    tmp = make_temp(p)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -1024,10 +1024,13 @@ class Session:
                                      else put("kit", c, slot.one_shot, "wav", 32))
         if self.stems is not None:
             st = self.stems
-            doc["stems"] = {"classes": list(st.classes), "files": {}, "sample_rate": st.sample_rate}
-            for i, c in enumerate(st.classes):
-                doc["stems"]["files"][c] = put("stems", c, st.audio[i], "flac", 24)
-            doc["stems"]["files"][RESIDUAL] = put("stems", RESIDUAL, st.residual, "flac", 24)
+            doc["stems"] = {"classes": list(st.classes), "files": {}, "scales": {}, "sample_rate": st.sample_rate}
+            for c, x in list(zip(st.classes, st.audio)) + [(RESIDUAL, st.residual)]:
+                # FLAC clips at full scale: store louder stems divided by a power of two (exact)
+                peak = float(np.max(np.abs(x))) if x.size else 0.0
+                scale = 2.0 ** math.ceil(math.log2(peak / 0.99)) if peak > 0.99 else 1.0
+                doc["stems"]["files"][c] = put("stems", c, x / np.float32(scale), "flac", 24)
+                doc["stems"]["scales"][c] = scale
         doc["_files"] = sorted(written)
         return doc
 
@@ -1167,9 +1170,13 @@ class Session:
             if doc.get("stems"):
                 sd = doc["stems"]
                 arrays = []
+                scales = sd.get("scales", {})
                 for c in list(sd["classes"]) + [RESIDUAL]:
+                    if ".." in Path(sd["files"][c]).parts:
+                        raise SessionError(f"{jp}: file reference {sd['files'][c]!r} leaves the session folder")
                     try:
-                        arrays.append(load_audio(p / sd["files"][c], sample_rate=None).samples)
+                        arrays.append(load_audio(p / sd["files"][c], sample_rate=None).samples
+                                      * np.float32(scales.get(c, 1.0)))
                     except AudioError as exc:
                         raise SessionError(f"{p}: a stem file is missing or corrupt ({exc}); "
                                            "restore the session from a backup") from exc
@@ -1180,8 +1187,10 @@ class Session:
             if len(all_ids) != len(set(all_ids)):
                 raise SessionError(f"{jp}: two hits share an id; the file is corrupt")
             next_id = max(int(doc.get("next_hit_id", 1)), max(all_ids, default=0) + 1)
-        except SessionError:
-            raise
+        except SessionError as exc:
+            if str(p) in str(exc):
+                raise
+            raise SessionError(f"{jp}: invalid session file ({exc}); restore it from a backup") from exc
         except (KeyError, TypeError, ValueError, AttributeError, IdmError) as exc:
             raise SessionError(f"{jp}: corrupt or incomplete session file ({type(exc).__name__}: {exc}); "
                                "restore it from a backup") from exc

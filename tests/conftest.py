@@ -33,13 +33,66 @@ def reference() -> Path:
     return ref
 
 
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory, monkeypatch):
-    """Point the model cache and user settings at temp folders; keep the official model reachable."""
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """The test session's model cache folder (shared by all tests, so one-shots are cached once)."""
     cache = tmp_path_factory.getbasetemp() / "model-cache"
     cache.mkdir(exist_ok=True)
-    monkeypatch.setenv("IDM_HOST_MODELS", str(cache))
+    return cache
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(model_cache, tmp_path_factory, monkeypatch):
+    """Point the model cache and user settings at temp folders, never at the user's own."""
+    monkeypatch.setenv("IDM_HOST_MODELS", str(model_cache))
     monkeypatch.setenv("IDM_HOST_CONFIG", str(tmp_path_factory.getbasetemp() / "config"))
+
+
+@pytest.fixture(scope="session")
+def official_model(reference, model_cache) -> str:
+    """The official weights imported (sha256-checked, converted) into the test model cache.
+
+    Returns the model name to pass to ``Separator``; ``"default"`` resolves to it too while the
+    package ships no weights of its own.
+    """
+    from idm_host.models import OFFICIAL_NAME, import_official
+
+    old = os.environ.get("IDM_HOST_MODELS")
+    os.environ["IDM_HOST_MODELS"] = str(model_cache)
+    try:
+        if not (model_cache / f"{OFFICIAL_NAME}.pt").exists():
+            import_official(reference / "idm-44-train-kits.ckpt")
+    finally:
+        if old is None:
+            os.environ.pop("IDM_HOST_MODELS", None)
+        else:
+            os.environ["IDM_HOST_MODELS"] = old
+    return OFFICIAL_NAME
+
+
+@pytest.fixture(scope="session")
+def separator(official_model, model_cache):
+    """A shared CPU :class:`Separator` on the official weights."""
+    old = os.environ.get("IDM_HOST_MODELS")
+    os.environ["IDM_HOST_MODELS"] = str(model_cache)
+    try:
+        from idm_host.engine import Separator
+
+        return Separator(official_model, device="cpu")
+    finally:
+        if old is not None:
+            os.environ["IDM_HOST_MODELS"] = old
+
+
+@pytest.fixture(scope="session")
+def demo_loop(tmp_path_factory) -> Path:
+    """A 6 s drum loop rendered by the project's own example generator (WAV, 44.1 kHz, stereo)."""
+    from idm_host.demo import make_example_loop
+
+    path = tmp_path_factory.getbasetemp() / "example-loop.wav"
+    if not path.exists():
+        make_example_loop(path, duration_s=6.0)
+    return path
 
 
 _real_connect = socket.socket.connect
