@@ -241,9 +241,9 @@ def resolve_chain(spec: Any, *, base_dir: Path | None = None) -> dict:
         doc = dict(spec)
         version = doc.get("schema_version", FX_SCHEMA_VERSION)
         if isinstance(version, int) and version > FX_SCHEMA_VERSION:
-            from .errors import SchemaTooNewError
+            from .presets import PresetTooNewError
 
-            raise SchemaTooNewError(f"{where or 'effect chain'}: schema {version} is newer than this idm-host reads "
+            raise PresetTooNewError(f"{where or 'effect chain'}: schema {version} is newer than this idm-host reads "
                                     f"({FX_SCHEMA_VERSION}); update idm-host")
         if "effects" not in doc:
             raise PresetError(f"{where or 'effect chain'}: no \"effects\" list; a chain looks like "

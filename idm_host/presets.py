@@ -25,6 +25,10 @@ SCHEMA_VERSIONS = {"fx": 1, "kits": 1, "drum_maps": 1}
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
+class PresetTooNewError(PresetError, SchemaTooNewError):
+    """A preset written by a newer idm-host (both a PresetError and a SchemaTooNewError)."""
+
+
 def shipped_dir() -> Path:
     """The ``presets/`` folder shipped with idm-host."""
     return Path(__file__).resolve().parents[1] / "presets"
@@ -94,7 +98,7 @@ def read_preset_file(kind: str, path: Path) -> dict[str, Any]:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise PresetError(f"{path}: missing or invalid schema_version {version!r}; add \"schema_version\": 1")
     if version > SCHEMA_VERSIONS[kind]:
-        raise SchemaTooNewError(f"{path}: {kind} preset schema {version} is newer than this idm-host reads "
+        raise PresetTooNewError(f"{path}: {kind} preset schema {version} is newer than this idm-host reads "
                                 f"({SCHEMA_VERSIONS[kind]}); update idm-host")
     return data
 
