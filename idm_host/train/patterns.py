@@ -357,13 +357,15 @@ class PatternSource:
         self.styles = tuple(styles)
         self.generator_weight = 1.0 if not self.patterns else float(generator_weight)
 
-    def sample(self, rng: np.random.Generator, duration_s: float) -> Pattern:
-        """A ``duration_s`` window starting anywhere (not only on a downbeat)."""
+    def sample(self, rng: np.random.Generator, duration_s: float, *, pre_roll_s: float = 0.0) -> Pattern:
+        """A window of ``pre_roll_s + duration_s`` whose clip part (after ``pre_roll_s``) starts anywhere,
+        not only on a downbeat. The pre-roll holds the hits whose tails ring into the clip."""
+        total = pre_roll_s + duration_s
         if self.patterns and rng.random() >= self.generator_weight:
             p = self.patterns[int(rng.integers(len(self.patterns)))]
             start = float(rng.uniform(0.0, max(p.duration_s - duration_s, 0.0)))
-            return p.crop(start, duration_s)
+            return p.crop(start - pre_roll_s, total)
         style = self.styles[int(rng.integers(len(self.styles)))]
-        lead = float(rng.uniform(0.0, 4.0))
+        lead = pre_roll_s + float(rng.uniform(0.0, 4.0))
         p = generate_groove(rng, style=style, duration_s=duration_s + lead)
-        return p.crop(lead, duration_s)
+        return p.crop(lead - pre_roll_s, total)
