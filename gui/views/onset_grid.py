@@ -10,6 +10,7 @@ Mouse:
     wheel over a hit           velocity up/down (the whole selection if the hit is selected)
     wheel                      scroll in time; Ctrl+wheel zooms around the mouse
     click the ruler            set the edit cursor (where Paste puts hits)
+    drag a lane's name         drag that drum's separated stem (WAV) out of the window
 Keys:
     Delete/Backspace delete, Ctrl+C/X/V copy, cut and paste at the edit cursor, Ctrl+A select all,
     Esc clear selection, Up/Down velocity, Ctrl+Left/Right nudge by a grid step (Alt: 1 ms),
@@ -25,11 +26,12 @@ import json
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PyQt6.QtCore import QLineF, QMimeData, QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
+from PyQt6.QtCore import QLineF, QMimeData, QPointF, QRectF, Qt, QUrl, pyqtSignal
+from PyQt6.QtGui import QColor, QDrag, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PyQt6.QtWidgets import QApplication, QSizePolicy, QWidget
 
 from idm_host.classes import class_info
+from idm_host.errors import IdmError
 
 from .. import theme
 from . import grid_math
@@ -423,7 +425,13 @@ class OnsetGridView(QWidget):
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         pos = event.position()
         mods = event.modifiers()
-        if not self.model.has_session or pos.x() < HEADER_W:
+        if not self.model.has_session:
+            return
+        if pos.x() < HEADER_W:
+            lane = self.lane_at(pos.y())
+            if lane is not None and event.button() == Qt.MouseButton.LeftButton:
+                self._drag = {"mode": "pending-export", "lane": lane}
+                self._press_pos = pos
             return
         if pos.y() < RULER_H:
             self.set_cursor(self.time_of(pos.x()))
@@ -471,6 +479,10 @@ class OnsetGridView(QWidget):
         if d["mode"].startswith("pending"):
             if (pos - self._press_pos).manhattanLength() < DRAG_THRESHOLD_PX:
                 return
+            if d["mode"] == "pending-export":
+                self._drag = self._press_pos = None
+                self.drag_stem_out(self.classes[d["lane"]])
+                return
             d["mode"] = {"pending-add": "rubber", "pending-move": "move",
                          "pending-velocity": "velocity"}[d["mode"]]
         if d["mode"] == "rubber":
@@ -507,6 +519,28 @@ class OnsetGridView(QWidget):
         elif mode in ("pending-move", "pending-velocity"):
             self.set_cursor(d["anchor"][2])
         self.update()
+
+    def stem_drag_mime(self, symbol: str) -> QMimeData | None:
+        """Drag data for ``symbol``'s separated stem as a WAV file (via ``stem_provider``), or None."""
+        provider = getattr(self, "stem_provider", None)
+        if provider is None:
+            return None
+        try:
+            path = provider(symbol)
+        except IdmError as exc:
+            self.model.error_occurred.emit(str(exc))
+            return None
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        return mime
+
+    def drag_stem_out(self, symbol: str) -> None:
+        """Start dragging ``symbol``'s stem out of the window (drag a lane's name)."""
+        mime = self.stem_drag_mime(symbol)
+        if mime is not None:
+            drag = QDrag(self)
+            drag.setMimeData(mime)
+            drag.exec(Qt.DropAction.CopyAction)
 
     def _rubber_select(self, rect: QRectF, base: np.ndarray) -> None:
         t0, t1 = self.time_of(rect.left()), self.time_of(rect.right())

@@ -1,0 +1,107 @@
+"""The Export dialog: stems (9 classes or 5 groups, WAV/FLAC, 24-bit/float), the rendered mix, MIDI
+with a drum map, and the kit's one-shots, into a folder. It only gathers options; the window runs
+:func:`gui.document.export` on a worker."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget,
+)
+
+from idm_host.drum_maps import list_drum_maps
+from idm_host.errors import IdmError
+
+from ..document import ExportOptions
+
+
+class ExportDialog(QDialog):
+    """Choose what to export and where. ``options()`` gives the :class:`ExportOptions`."""
+
+    def __init__(self, folder: str | Path, name: str, parent: QWidget | None = None, *, has_stems: bool = True):
+        super().__init__(parent)
+        self.setObjectName("ExportDialog")
+        self.setWindowTitle("Export")
+        self.folder = QLineEdit(str(folder))
+        browse = QPushButton("Browse…")
+        self.name = QLineEdit(name)
+        self.stems = QCheckBox("Stems")
+        self.stems.setChecked(has_stems)
+        self.stems.setEnabled(has_stems)
+        self.by_class = QRadioButton("one per drum class (9)")
+        self.by_group = QRadioButton("5 groups: kick, snare, hi-hat, toms, cymbals")
+        self.by_class.setChecked(True)
+        self.format = QComboBox()
+        self.format.addItems(["wav", "flac"])
+        self.depth = QComboBox()
+        self.depth.addItem("24-bit", 24)
+        self.depth.addItem("32-bit float (WAV)", 32)
+        self.mix = QCheckBox("Rendered mix (kit, mixer and effects)")
+        self.midi = QCheckBox("MIDI file")
+        self.midi.setChecked(True)
+        self.drum_map = QComboBox()
+        try:
+            for m in list_drum_maps():
+                self.drum_map.addItem(f"{m.title} ({m.name})", m.name)
+        except IdmError:
+            self.drum_map.addItem("General MIDI (gm)", "gm")
+        i = self.drum_map.findData("gm")
+        self.drum_map.setCurrentIndex(max(i, 0))
+        self.kit = QCheckBox("Kit one-shots (kit/<class>.wav)")
+        self.overwrite = QCheckBox("Replace existing files")
+
+        where = QHBoxLayout()
+        where.addWidget(self.folder, 1)
+        where.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Folder", where)
+        form.addRow("Name", self.name)
+        audio = QGroupBox("Audio")
+        al = QVBoxLayout(audio)
+        al.addWidget(self.stems)
+        al.addWidget(self.by_class)
+        al.addWidget(self.by_group)
+        fmt = QHBoxLayout()
+        fmt.addWidget(QLabel("Format"))
+        fmt.addWidget(self.format)
+        fmt.addWidget(self.depth)
+        fmt.addStretch(1)
+        al.addLayout(fmt)
+        al.addWidget(self.mix)
+        al.addWidget(self.kit)
+        midi = QGroupBox("MIDI")
+        ml = QHBoxLayout(midi)
+        ml.addWidget(self.midi)
+        ml.addWidget(self.drum_map, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(audio)
+        lay.addWidget(midi)
+        lay.addWidget(self.overwrite)
+        lay.addWidget(buttons)
+        browse.clicked.connect(self._on_browse_clicked)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+
+    def _on_browse_clicked(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
+        if d:
+            self.folder.setText(d)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(
+            folder=Path(self.folder.text()).expanduser(),
+            name=self.name.text().strip() or "drums",
+            stems=self.stems.isChecked(),
+            grouping="groups" if self.by_group.isChecked() else "classes",
+            audio_format=self.format.currentText(),
+            bit_depth=int(self.depth.currentData()),
+            mix=self.mix.isChecked(),
+            midi=self.midi.isChecked(),
+            drum_map=str(self.drum_map.currentData()),
+            kit=self.kit.isChecked(),
+            overwrite=self.overwrite.isChecked(),
+        )
