@@ -32,6 +32,8 @@ _LAZY = {
     # MIDI files, drum maps, MIDI ports, OSC bridge
     "write_midi": "midi", "read_midi": "midi", "midi_bytes": "midi",
     "DrumMap": "drum_maps", "load_drum_map": "drum_maps", "list_drum_maps": "drum_maps",
+    "send_midi": "midi", "list_midi_outputs": "midi", "open_midi_output": "midi",
+    "OscServer": "osc",
     # engine
     "Separator": "engine", "write_separation": "engine",
     # session and tempo
