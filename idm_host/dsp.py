@@ -129,7 +129,8 @@ class WienerFilter:
         pad = (-x.shape[-1]) % self.hop
         if pad:
             x = torch.nn.functional.pad(x, (0, pad))
-        return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect",
+        mode = "reflect" if x.shape[-1] > self.n_fft // 2 else "constant"
+        return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, pad_mode=mode,
                           return_complex=True)
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:

@@ -60,8 +60,10 @@ class LogMel(nn.Module):
         pad = (-x.shape[-1]) % self.hop
         if pad:
             x = F.pad(x, (0, pad))
+        # reflect padding needs more than n_fft/2 samples; tiny inputs fall back to zeros
+        mode = "reflect" if x.shape[-1] > self.n_fft // 2 else "constant"
         spec = torch.stft(
-            x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect", return_complex=True
+            x, self.n_fft, self.hop, window=self.window, center=True, pad_mode=mode, return_complex=True
         )
         power = spec.real.square() + spec.imag.square()
         mel = torch.matmul(power.transpose(1, 2), self.filterbank).transpose(1, 2)
