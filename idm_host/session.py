@@ -727,8 +727,8 @@ class Session:
                 lane.append(SessionHit(h.time_s, next_id, h.velocity))
                 next_id += 1
             hits[c] = tuple(sorted(lane))
-        slots = {c: KitSlot(extracted[c][0], "extracted", extracted[c][1],
-                            choked_by=_default_choke(c, classes)) for c in classes}
+        # no choke by default: the model's own kit renders exactly like its synthetic stems
+        slots = {c: KitSlot(extracted[c][0], "extracted", extracted[c][1]) for c in classes}
         mixer = {c: ChannelStrip() for c in classes}
         mixer[MASTER] = ChannelStrip()
         mixer[RESIDUAL] = ChannelStrip(mute=True)
@@ -1221,12 +1221,6 @@ class Session:
             "n_hits": sum(len(h) for h in self.hits.values()),
             "stems": self.stems is not None,
         }
-
-
-def _default_choke(cls: str, classes: Sequence[str]) -> tuple[str, ...]:
-    if cls == "HH_OHH":
-        return tuple(c for c in ("HH_CHH", "HH_PHH") if c in classes)
-    return ()
 
 
 def _migrate(doc: dict, version: int) -> dict:
