@@ -20,19 +20,23 @@ def step_s(bpm: float, division: str | int) -> float:
     return beat_s(bpm) / per_beat
 
 
+def _nearest(times_s: np.ndarray, step: float, downbeat_s: float) -> np.ndarray:
+    return downbeat_s + np.round((times_s - downbeat_s) / step) * step
+
+
 def snap(time_s: float | np.ndarray, step: float, downbeat_s: float = 0.0) -> float | np.ndarray:
-    """The grid line nearest ``time_s`` (grid lines at ``downbeat_s + k * step``), never below 0."""
+    """The grid line nearest ``time_s`` (grid lines at ``downbeat_s + k * step``), clipped at 0 s."""
     t = np.asarray(time_s, dtype=np.float64)
-    out = downbeat_s + np.round((t - downbeat_s) / step) * step
-    out = np.where(out < 0, out + step * np.ceil(-out / step), out)
+    out = np.maximum(_nearest(t, step, downbeat_s), 0.0)
     return float(out) if np.ndim(out) == 0 else out
 
 
 def quantise(times_s: np.ndarray, step: float, downbeat_s: float = 0.0, strength: float = 1.0) -> np.ndarray:
-    """Move each time ``strength`` (0..1) of the way to its nearest grid line."""
+    """Move each time ``strength`` (0..1) of the way to its nearest grid line (clipped at 0 s), as
+    :func:`idm_host.tempo.quantize` does without swing."""
     times = np.asarray(times_s, dtype=np.float64)
     strength = min(max(float(strength), 0.0), 1.0)
-    return times + strength * (np.asarray(snap(times, step, downbeat_s)) - times)
+    return np.maximum(times + strength * (_nearest(times, step, downbeat_s) - times), 0.0)
 
 
 def grid_lines(start_s: float, end_s: float, bpm: float, downbeat_s: float, per_beat: int,
