@@ -743,14 +743,13 @@ class OscServer:
             if job.id in self._jobs:
                 raise OscError(f"id {job.id}: an analysis with this id is already running; pick a new id")
             self._jobs[job.id] = job
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            with self._lock:
+            if self._queue.full():
                 self._jobs.pop(job.id, None)
-            raise OscError(f"id {job.id}: the server is busy ({self._queue.maxsize} analyses queued); "
-                           "try again when one is done") from None
-        self._send(job.reply, "/idm/progress", job.id, 0.0, "queued")
+                raise OscError(f"id {job.id}: the server is busy ({self._queue.maxsize} analyses queued); "
+                               "try again when one is done")
+            # announced before the worker can see the job, so "queued" is always the first progress
+            self._send(job.reply, "/idm/progress", job.id, 0.0, "queued")
+            self._queue.put_nowait(job)  # only this method puts jobs, under the lock: never full here
 
     def _worker(self) -> None:
         while not self._stopping.is_set():
