@@ -1,0 +1,106 @@
+"""``idm-host eval``: score a model on a dataset folder, or render such a dataset from kits and patterns."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import print_json, progress_bar
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score a model on a dataset (SDR, SI-SDR, onset F), or render a dataset",
+        description="idm-host eval DATASET [--model M] [--json [OUT]]: per-class and per-group SDR (1 s windows, "
+        "median), SI-SDR and onset precision/recall/F at 50 ms, as a table on stdout.  "
+        "idm-host eval render --kit KIT [--kit KIT ...] [--patterns MIDI ...] --out DATASET: render a dataset "
+        "(mixture, per-class stems, onsets.json per clip) from your kits and patterns.",
+    )
+    p.add_argument("dataset", metavar="DATASET|render", help="a dataset folder, or 'render' to make one")
+    g = p.add_argument_group("evaluating")
+    g.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    g.add_argument("--masking", choices=("wiener", "none"), default="wiener",
+                   help="score the Wiener stems or the synthetic stems (default: %(default)s)")
+    g.add_argument("--predictor", choices=("model", "oracle", "silence"), default="model",
+                   help="oracle (the references) and silence are sanity checks that need no model")
+    g.add_argument("--json", nargs="?", const="-", metavar="OUT",
+                   help="write the results as JSON to OUT (or stdout when OUT is omitted)")
+    r = p.add_argument_group("rendering (idm-host eval render ...)")
+    r.add_argument("--kit", action="append", default=[], metavar="KIT",
+                   help="Hydrogen drumkit folder, .sf2, .sfz or one-shot folder (repeatable)")
+    r.add_argument("--preset", default=None, help="SF2 drum preset (program number or name; 'all' for every one)")
+    r.add_argument("--patterns", nargs="*", default=[], metavar="MIDI",
+                   help="drum MIDI files or folders; without them the groove generator is used")
+    r.add_argument("--generator-weight", type=float, default=None,
+                   help="share of clips from the groove generator when MIDI is given (default 0.0)")
+    r.add_argument("--out", metavar="DATASET", help="dataset folder to create")
+    r.add_argument("--clips", type=int, default=20, help="number of clips (default: %(default)s)")
+    r.add_argument("--duration", type=float, default=6.0, help="clip length in s (default: %(default)s)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--augment", action="store_true", help="apply the training augmentation (room, compression, gain)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from ..errors import IdmError
+    from ..train.data import Augment, render_dataset
+    from ..train.kits import list_sf2_presets, load_kit
+    from ..train.patterns import PatternSource
+
+    if not args.kit or not args.out:
+        raise IdmError("eval render needs at least one --kit and --out DATASET")
+    kits = []
+    for path in args.kit:
+        if args.preset == "all" and Path(path).suffix.lower() == ".sf2":
+            kits.extend(load_kit(path, preset=p.program) for p in list_sf2_presets(path))
+        else:
+            preset = args.preset if Path(path).suffix.lower() == ".sf2" else None
+            kits.append(load_kit(path, preset=preset))
+    weight = args.generator_weight if args.generator_weight is not None else 0.0
+    patterns = PatternSource(args.patterns, generator_weight=weight)
+    with progress_bar(args, "rendering") as cb:
+        out = render_dataset(args.out, kits, patterns, n_clips=args.clips, duration_s=args.duration, seed=args.seed,
+                             augment=Augment() if args.augment else Augment.none(), overwrite=args.overwrite,
+                             progress=cb)
+    summary = {"dataset": str(out), "clips": args.clips, "kits": [k.name for k in kits],
+               "patterns": [str(f) for f in patterns.files] or ["generator"]}
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        print(f"wrote {args.clips} clips from {len(kits)} kit(s) to {out}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import IdmError
+
+    if args.dataset == "render":
+        return _render(args)
+    from ..train.evaluate import (dataset_clips, evaluate, format_table, model_predictor, oracle_predictor,
+                                  silence_predictor, write_results)
+
+    dataset_clips(args.dataset)  # a missing or empty dataset fails before any model is loaded
+
+    if args.json and args.json != "-" and Path(args.json).exists() and not args.overwrite:
+        raise IdmError(f"{args.json}: already exists; choose another name or pass --overwrite")
+    if args.predictor == "oracle":
+        predictor, system = oracle_predictor, "oracle"
+    elif args.predictor == "silence":
+        predictor, system = silence_predictor, "silence"
+    else:
+        from ..engine import Separator
+
+        sep = Separator(args.model, args.device)
+        predictor, system = model_predictor(sep, masking=args.masking), f"{sep.model_name} ({args.masking})"
+    with progress_bar(args, "evaluating") as cb:
+        results = evaluate(args.dataset, predictor, system=system, progress=cb)
+    if args.json == "-":
+        print_json(results)
+        return 0
+    if args.json:
+        write_results(args.json, results, overwrite=args.overwrite)
+    print(format_table(results))
+    return 0
