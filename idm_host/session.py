@@ -105,8 +105,9 @@ class KitSlot:
     Attributes:
         one_shot: float32 ``(samples,)`` mono at the session rate (read-only).
         origin: ``"extracted"`` (the model's) or ``"file"`` (a user sample).
-        level: linear scale that belongs to the one-shot: the model's track gain for extracted
-            one-shots, 1.0 for user samples.
+        level: linear scale that belongs to the one-shot: for extracted one-shots the model's track
+            gain times its velocity scale (so hits render like the engine's synthetic stems), 1.0
+            for user samples.
         sample_path: the user file a sample came from (informational), else ``None``.
         gain_db: per-class kit gain (dB).
         tune_semitones: pitch shift (semitones, -24..24).
@@ -708,9 +709,13 @@ class Session:
         missing = [c for c in classes if c not in kit.classes]
         if missing:
             raise SessionError(f"the analysis's kit lacks one-shots for {missing}; analyse the audio again")
-        gains = np.asarray(analysis.track_gains, dtype=np.float64).reshape(-1)
+        # the engine's synthetic stem k = kit.velocity_scale * kit.gain(k) * sum velocity * one-shot
+        # (kit.track_gains fold in the input level); older kits carry no gains: use the analysis's
+        gains = np.asarray(kit.track_gains if getattr(kit, "track_gains", None) is not None
+                           else analysis.track_gains, dtype=np.float64).reshape(-1)
         if gains.size != len(kit.classes):
             raise SessionError(f"the analysis has {gains.size} track gains for {len(kit.classes)} kit classes")
+        gains = gains * float(getattr(kit, "velocity_scale", 1.0))
         src = Path(source) if source is not None else analysis.audio.source
         sha = analysis.audio.sha256 if analysis.audio.source is not None and src == analysis.audio.source else None
         if src is not None and sha is None and Path(src).is_file():
@@ -793,7 +798,8 @@ class Session:
         for i, c in enumerate(self.classes):
             a = self._extracted[c][0]
             arr[i, : a.size] = a
-        return Kit(self.classes, arr, self.sample_rate)
+        gains = np.array([self._extracted[c][1] for c in self.classes], dtype=np.float32)
+        return Kit(self.classes, arr, self.sample_rate, gains, 1.0)
 
     @property
     def modified(self) -> bool:

@@ -33,15 +33,15 @@ def make_analysis(duration_s: float = 4.0, *, seed: int = 0, source: Path | None
         }
     tr = Transcription(IDM_CLASSES, {c: tuple(Hit(t, v) for t, v in hs) for c, hs in hits.items()}, duration_s)
     shots = one_shots(seed=seed)
-    kit = Kit(IDM_CLASSES, shots, SR)
     gains = np.linspace(0.5, 1.5, len(IDM_CLASSES)).astype(np.float32)
+    kit = Kit(IDM_CLASSES, shots, SR, gains, 2.0)  # the engine's convention: amplitude 2 * gain * velocity
     stems = np.zeros((len(IDM_CLASSES), channels, n), dtype=np.float32)
     for k, c in enumerate(IDM_CLASSES):
         for h in tr.hits[c]:
             i = int(round(h.time_s * SR))
             m = min(shots.shape[1], n - i)
             if m > 0:
-                stems[k, :, i:i + m] += gains[k] * h.velocity * shots[k, :m]
+                stems[k, :, i:i + m] += 2.0 * gains[k] * h.velocity * shots[k, :m]
     rng = np.random.default_rng(seed + 1)
     residual = (0.01 * rng.standard_normal((channels, n))).astype(np.float32)
     mix = stems.sum(0) + residual

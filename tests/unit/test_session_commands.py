@@ -204,7 +204,7 @@ def test_defaults_from_analysis(session):
     assert all(slot.choked_by == () and slot.origin == "extracted" for slot in session.kit.values())
     assert session.mixer["residual"].mute
     assert session.tempo.bpm == pytest.approx(120.0, abs=0.5) and session.tempo.estimated
-    assert session.kit["KD"].level == pytest.approx(float(make_analysis().track_gains[4]))
+    assert session.kit["KD"].level == pytest.approx(2.0 * float(make_analysis().track_gains[4]))
     tr = session.transcription()
     assert tr.n_hits == sum(len(h) for h in session.hits.values())
 
