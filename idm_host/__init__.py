@@ -35,7 +35,7 @@ _LAZY = {
     "send_midi": "midi", "list_midi_outputs": "midi", "open_midi_output": "midi",
     "OscServer": "osc",
     # engine
-    "Separator": "engine", "write_separation": "engine",
+    "Separator": "engine", "write_separation": "export", "pull_model": "models",
     # session and tempo
     "Session": "session", "SessionHit": "session", "KitSlot": "session", "ChannelStrip": "session",
     "Change": "session", "AddHits": "session", "DeleteHits": "session", "MoveHits": "session",
