@@ -135,17 +135,21 @@ class _UdpReply(_Reply):
 
 
 class _TcpReply(_Reply):
-    def __init__(self, conn: socket.socket, address: tuple[str, int]):
+    def __init__(self, conn: socket.socket, address: tuple[str, int], redirect: _Reply | None = None):
         self._conn = conn
         self._lock = threading.Lock()
         self._alive = True
         self.peer = f"tcp:{address[0]}:{address[1]}"
+        #: With a server-wide reply port, replies to this connection's requests go there instead.
+        self.redirect = redirect
 
     @property
     def alive(self) -> bool:
         return self._alive
 
     def send(self, data: bytes) -> bool:
+        if self.redirect is not None:
+            return self.redirect.send(data)
         if not self._alive:
             return False
         try:
@@ -290,7 +294,7 @@ class _TcpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         osc: OscServer = self.server.osc  # type: ignore[attr-defined]
         conn: socket.socket = self.request
-        reply = _TcpReply(conn, self.client_address)
+        reply = _TcpReply(conn, self.client_address, osc._tcp_redirect(self.client_address))
         if not osc._add_connection(reply):
             reply.send(build_message("/idm/error", 0, f"too many TCP connections (limit {osc.max_connections})"))
             reply.close()
@@ -328,8 +332,8 @@ class OscServer:
         host: interface to bind (127.0.0.1: this machine only).
         port: UDP port (0 picks a free one; see :attr:`udp_address`).
         tcp_port: TCP port, or ``None`` for no TCP (0 picks a free one).
-        reply_port: send every reply to this UDP port (on ``reply_host``, default the sender's host)
-            instead of the sender's own port.
+        reply_port: send every reply (to UDP and TCP requests alike) to this UDP port, on
+            ``reply_host`` (default: the sender's host), instead of back to the sender.
         out_dir: folder for stems and MIDI of each job (a new sub-folder per job).
         max_stream_s: longest audio one stream may declare (s).
         max_total_mb: memory all open streams may declare together (MiB).
@@ -491,6 +495,11 @@ class OscServer:
         if self.reply_port is not None:
             return _UdpReply(sock, (self.reply_host or address[0], self.reply_port))
         return _UdpReply(sock, address)
+
+    def _tcp_redirect(self, address: tuple[str, int]) -> _Reply | None:
+        if self.reply_port is None or self._udp is None:
+            return None
+        return _UdpReply(self._udp.socket, (self.reply_host or address[0], self.reply_port))
 
     def _add_connection(self, reply: _TcpReply) -> bool:
         with self._lock:
