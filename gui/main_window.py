@@ -67,6 +67,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ construction
     def _build_central(self) -> None:
         self.transport = TransportBar(self.model, self._midi_for_drag)
+        self.transport.setObjectName("TransportBar")
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.transport)
         self.overview = OverviewBar(self.model, self.axis)
         self.waveform = WaveformView(self.model, self.axis)
         self.grid = OnsetGridView(self.model, self.axis)
@@ -75,7 +77,7 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(1)
-        for w in (self.transport, self.overview, self.waveform):
+        for w in (self.overview, self.waveform):
             lay.addWidget(w)
         lay.addWidget(self.grid, 1)
         self.setCentralWidget(central)

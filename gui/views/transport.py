@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable
 from PyQt6.QtCore import QMimeData, QPoint, QSignalBlocker, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QDrag, QMouseEvent
 from PyQt6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSizePolicy, QToolBar, QToolButton, QWidget,
 )
 
 from idm_host.errors import IdmError
@@ -73,8 +73,8 @@ class DragOutButton(QToolButton):
         return file_drag_mime([path])
 
 
-class TransportBar(QWidget):
-    """Signals: ``play_toggled()``, ``stop_requested()``, ``fit_requested()``, ``quantise_requested(float)``."""
+class TransportBar(QToolBar):
+    """A tool bar (it folds into an overflow menu when the window is narrow). Signals: ``play_toggled()``, ``stop_requested()``, ``fit_requested()``, ``quantise_requested(float)``."""
 
     play_toggled = pyqtSignal()
     stop_requested = pyqtSignal()
@@ -129,17 +129,19 @@ class TransportBar(QWidget):
         self.midi_drag.setToolTip("Drag the hits as a MIDI clip into a DAW or a folder")
         self.position = QLabel("0:00.00")
         self.position.setMinimumWidth(70)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(6, 3, 6, 3)
+        self.setWindowTitle("Transport")
+        self.setMovable(False)
         for w in (self.play_button, self.source, self.position):
-            lay.addWidget(w)
-        lay.addSpacing(16)
-        for w in (self.bpm, self.downbeat, QLabel("Grid"), self.division, self.snap, self.strength,
+            self.addWidget(w)
+        self.addSeparator()
+        for w in (self.bpm, self.downbeat, QLabel(" Grid "), self.division, self.snap, self.strength,
                   self.quantise_button):
-            lay.addWidget(w)
-        lay.addStretch(1)
-        lay.addWidget(self.fit_button)
-        lay.addWidget(self.midi_drag)
+            self.addWidget(w)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.addWidget(spacer)
+        self.addWidget(self.fit_button)
+        self.addWidget(self.midi_drag)
         self.play_button.clicked.connect(lambda: self.play_toggled.emit())
         self.bpm.valueChanged.connect(self._on_tempo_edited)
         self.downbeat.valueChanged.connect(self._on_tempo_edited)
