@@ -50,6 +50,8 @@ VELOCITY_BUCKETS = 8
 WHEEL_VELOCITY_STEP = 0.05
 MIN_VELOCITY = 0.01
 CLIP_MIME = "application/x-idm-hits+json"
+#: Selected hits get a white outline when at most this many are in view (else only the light fill).
+MAX_OUTLINED = 400
 
 #: Lane order from top to bottom (classes not listed follow, alphabetically).
 LANE_ORDER = ("KD", "SD", "HH_CHH", "HH_PHH", "HH_OHH", "TT_HFT", "TT_LMT", "TT_HMT", "CY_RD", "CY_CR")
@@ -171,6 +173,7 @@ class OnsetGridView(QWidget):
         self._colors = {c: theme.class_color(c, i) for i, c in enumerate(self.classes)}
         self._bucket_colors = {
             c: [theme.velocity_color(col, (b + 0.5) / VELOCITY_BUCKETS) for b in range(VELOCITY_BUCKETS)]
+            + [theme.selected_color(col)]
             for c, col in self._colors.items()
         }
         self.setMinimumHeight(RULER_H + max(len(self.classes), 4) * MIN_LANE_H)
@@ -292,19 +295,25 @@ class OnsetGridView(QWidget):
         if hide_selected and sel is not None:
             t, v, sel = t[~sel], v[~sel], None  # the drag overlay draws them at their new place
         xs = HEADER_W + (t - self.axis.start_s) * pps
-        if len(xs) > self.width():
-            # more hits than pixels: keep the loudest per pixel column
-            cols = xs.astype(np.int64)
+        if sel is None:
+            sel = np.zeros(len(xs), dtype=bool)
+        if len(xs) * bar_w > 2 * self.width():
+            # bars overlap: keep the loudest per bar-wide column (selected if any hit there is)
+            cols = (xs // bar_w).astype(np.int64)
             order = np.lexsort((-v, cols))
+            cs = cols[order]
             first = np.ones(len(order), dtype=bool)
-            first[1:] = cols[order][1:] != cols[order][:-1]
-            pick = order[first]
-            xs, v = xs[pick], v[pick]
-            sel = sel[pick] if sel is not None else None
+            first[1:] = cs[1:] != cs[:-1]
+            starts = np.nonzero(first)[0]
+            any_sel = np.maximum.reduceat(sel[order], starts) if sel.any() else np.zeros(len(starts), dtype=bool)
+            pick = order[starts]
+            xs, v, sel = cols[pick] * bar_w + bar_w / 2, v[pick], any_sel.astype(bool)
         bottom = RULER_H + (index + 1) * lane_h - 2
         heights = np.maximum(v * (lane_h - 5), 2.0)
+        # colour index: velocity bucket, or VELOCITY_BUCKETS for selected hits (drawn lighter)
         buckets = np.minimum((v * VELOCITY_BUCKETS).astype(np.int64), VELOCITY_BUCKETS - 1)
-        colors = self._bucket_colors.get(symbol) or [theme.ACCENT] * VELOCITY_BUCKETS
+        buckets[sel] = VELOCITY_BUCKETS
+        colors = self._bucket_colors.get(symbol) or [theme.ACCENT] * (VELOCITY_BUCKETS + 1)
         left = (xs - bar_w / 2).tolist()
         tops = (bottom - heights).tolist()
         hl = heights.tolist()
@@ -313,10 +322,11 @@ class OnsetGridView(QWidget):
             idx = np.nonzero(buckets == b)[0].tolist()
             p.setBrush(colors[b])
             p.drawRects([QRectF(left[k], tops[k], bar_w, hl[k]) for k in idx])
-        if sel is not None and sel.any():
+        n_sel = int(sel.sum())
+        if 0 < n_sel <= MAX_OUTLINED:
             p.setBrush(Qt.BrushStyle.NoBrush)
-            p.setPen(QPen(theme.SELECTION, 1.5))
-            p.drawRects([QRectF(left[k] - 1, tops[k] - 1, bar_w + 2, hl[k] + 2) for k in np.nonzero(sel)[0].tolist()])
+            p.setPen(QPen(theme.SELECTION, 0))  # cosmetic 1 px pen: cheap
+            p.drawRects([QRectF(left[k] - 1, tops[k] - 1, bar_w + 1, hl[k] + 1) for k in np.nonzero(sel)[0].tolist()])
 
     def _paint_drag_overlay(self, p: QPainter, lane_h: float, bar_w: float) -> None:
         d = self._drag
@@ -365,19 +375,18 @@ class OnsetGridView(QWidget):
         label_every = 1
         while bar_len * self.axis.px_per_s * label_every < 28:
             label_every *= 2
-        for x, r, t in zip(xs.tolist(), rank.tolist(), times.tolist()):
-            if x < HEADER_W:
-                continue
-            if r == 2:
-                p.setPen(QPen(theme.TEXT_DIM, 1))
-                p.drawLine(QPointF(x, RULER_H * 0.35), QPointF(x, RULER_H))
-                bar = int(round((t - downbeat) / bar_len))
-                if bar % label_every == 0:
-                    p.setPen(theme.TEXT)
-                    p.drawText(QPointF(x + 3, 11), str(bar + 1))
-            else:
-                p.setPen(QPen(theme.GRID_BAR, 1))
-                p.drawLine(QPointF(x, RULER_H * 0.7), QPointF(x, RULER_H))
+        keep = xs >= HEADER_W
+        xs, rank, times = xs[keep], rank[keep], times[keep]
+        bars = rank == 2
+        p.setPen(QPen(theme.TEXT_DIM, 1))
+        p.drawLines([QLineF(x, RULER_H * 0.35, x, RULER_H) for x in xs[bars].tolist()])
+        p.setPen(QPen(theme.GRID_BAR, 1))
+        p.drawLines([QLineF(x, RULER_H * 0.7, x, RULER_H) for x in xs[~bars].tolist()])
+        p.setPen(theme.TEXT)
+        for x, t in zip(xs[bars].tolist(), times[bars].tolist()):
+            bar = int(round((t - downbeat) / bar_len))
+            if bar % label_every == 0:
+                p.drawText(QPointF(x + 3, 11), str(bar + 1))
         p.setPen(QPen(theme.GRID_BEAT, 1))
         p.drawLine(QPointF(HEADER_W, RULER_H - 0.5), QPointF(w, RULER_H - 0.5))
         p.fillRect(QRectF(0, 0, HEADER_W, RULER_H), theme.PANEL)
