@@ -425,7 +425,7 @@ BACKEND_ENV = "IDM_HOST_MIDI_BACKEND"
 _NO_MIDI_HINT = (
     "no MIDI system is available here ({detail}). Start JACK and choose its backend "
     f"({BACKEND_ENV}=mido.backends.rtmidi/UNIX_JACK, or --backend), or use the OSC bridge instead: "
-    "`idm-host serve` sends the same notes as /idm/midi/note messages"
+    "`idm-host serve` answers /idm/midi/notes with the same notes as /idm/midi/note messages"
 )
 
 

@@ -1,0 +1,71 @@
+"""``idm-host serve``: the OSC bridge for DAWs, plug-ins and scripts."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import add_output_flags, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the OSC server (UDP and TCP) that analyses audio for DAWs and plug-ins",
+        description="Listen for OSC requests (/idm/open, /idm/audio/begin|chunk|end, /idm/export/midi, "
+        "/idm/ping, ...) and reply with /idm/progress, /idm/hit, /idm/stems, /idm/midi and /idm/done. "
+        "See examples/README.md for the address space and DAW scripts. Stop with Ctrl-C.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=9000, help="UDP port (default: %(default)s; 0 = any free port)")
+    p.add_argument("--tcp-port", type=int, default=None, metavar="PORT",
+                   help="also listen on TCP (OSC 1.0 length-prefixed framing) for large audio transfers")
+    p.add_argument("--reply-port", type=int, default=None, metavar="PORT",
+                   help="send every reply to this UDP port instead of back to the sender")
+    p.add_argument("--reply-host", default=None, metavar="HOST", help="host of --reply-port (default: the sender's)")
+    p.add_argument("--out", default=None, metavar="DIR", help="folder for stems and MIDI (default: a temp folder)")
+    p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--drum-map", default="gm", help="drum map of the MIDI file written per job")
+    p.add_argument("--max-stream-s", type=float, default=900.0, help="longest audio per stream (s)")
+    p.add_argument("--max-streams", type=int, default=4, help="streams open at once")
+    p.add_argument("--max-total-mb", type=float, default=1024.0, help="memory for all open streams (MiB)")
+    p.add_argument("--no-stems", action="store_true", help="skip writing stem WAVs (hits and MIDI only)")
+    add_output_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+
+    from ..drum_maps import load_drum_map
+    from ..models import model_path
+    from ..osc import OscServer
+
+    model, device = args.model, args.device
+
+    def make_separator():
+        from ..engine import Separator
+
+        return Separator(model, device)
+
+    server = OscServer(
+        make_separator, host=args.host, port=args.port, tcp_port=args.tcp_port, reply_port=args.reply_port,
+        reply_host=args.reply_host, out_dir=args.out, max_stream_s=args.max_stream_s,
+        max_streams=args.max_streams, max_total_mb=args.max_total_mb, write_stems=not args.no_stems,
+        drum_map=args.drum_map,
+    )  # validates the arguments
+    model_path(args.model)  # fail now, not at the first request, when the model is not installed
+    load_drum_map(args.drum_map)
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    info = {"udp": list(server.udp_address or ()), "tcp": list(server.tcp_address) if server.tcp_address else None,
+            "reply_port": args.reply_port, "out": str(server.out_dir)}
+    if args.json:
+        print_json(info)
+    elif not args.quiet:
+        tcp = f", tcp {info['tcp'][0]}:{info['tcp'][1]}" if info["tcp"] else ""
+        print(f"idm-host OSC server on udp {info['udp'][0]}:{info['udp'][1]}{tcp}; Ctrl-C stops", file=sys.stderr)
+    sys.stdout.flush()
+    server.wait()
+    server.stop()
+    return 0
