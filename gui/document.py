@@ -41,12 +41,16 @@ def is_session_path(path: str | Path) -> bool:
 
 
 class SeparatorCache:
-    """Keeps one :class:`idm_host.Separator` per model name, built on first use (on the worker)."""
+    """Keeps one :class:`idm_host.Separator` per model name, built on first use (on the worker).
+
+    ``use_lock`` serialises the model's use: the window's jobs and the OSC server's worker share it.
+    """
 
     def __init__(self, factory: Callable[[str], Any] | None = None):
         self._factory = factory
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.use_lock = threading.RLock()
 
     def get(self, model: str) -> Any:
         with self._lock:
@@ -70,11 +74,20 @@ def analyse_file(path: str | Path, *, separators: SeparatorCache, model: str = "
     sep = separators.get(model)
     stage(0.02, "reading the audio")
     audio = load_audio(path, sample_rate=sep.sample_rate)
-    analysis = sep.analyze(audio, progress=stage.sub(0.05, 0.97))
+    with separators.use_lock:
+        analysis = sep.analyze(audio, progress=stage.sub(0.05, 0.97))
     stage(0.98, "building the session")
     session = Session.from_analysis(analysis, path)
     stage(1.0, "done")
     return Opened(session, analysis.audio, Path(path), True)
+
+
+def analyse_audio(audio: Audio, *, separators: SeparatorCache, model: str = "default",
+                  progress: ProgressCallback | None = None) -> Any:
+    """Analyse audio already in memory (the OSC server's requests) with the shared model."""
+    sep = separators.get(model)
+    with separators.use_lock:
+        return sep.analyze(audio, progress=progress)
 
 
 def analysis_to_opened(analysis: Any, source: str | Path | None = None) -> Opened:
@@ -111,7 +124,9 @@ def reseparate(session: Session, mixture: Audio, *, separators: SeparatorCache,
     stage(0.0, "loading the model")
     sep = separators.get(session.model or "default") if session.model not in ("", "synthetic") else \
         separators.get("default")
-    return sep.separate(mixture, session.transcription(), kit=session.kit_arrays(), progress=stage.sub(0.05, 1.0))
+    with separators.use_lock:
+        return sep.separate(mixture, session.transcription(), kit=session.kit_arrays(),
+                            progress=stage.sub(0.05, 1.0))
 
 
 def save_session(session: Session, path: str | Path, *, overwrite: bool = False,
@@ -262,18 +277,11 @@ def export(session: Session, opts: ExportOptions, *, progress: ProgressCallback 
 
 
 def render_mix(session: Session, *, progress: ProgressCallback | None = None) -> np.ndarray:
-    """The session rendered (hits x kit -> stems -> effects -> mix) by :mod:`idm_host.render`,
-    or, while that module is missing, the stems through the mixer (:func:`mix_of_stems`)."""
-    try:
-        from idm_host import render as render_mod  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        render_mod = None
-    fn = getattr(render_mod, "render", None) if render_mod is not None else None
-    if fn is None:
-        return mix_of_stems(session)
-    result = fn(session, progress=progress)
-    mix = getattr(result, "mix", result)
-    return np.asarray(mix, dtype=np.float32)
+    """The session rendered by :func:`idm_host.render.render` (hits x kit -> stems -> effects ->
+    mixer -> master): float32 ``(channels, frames)``."""
+    from idm_host.render import render
+
+    return render(session, progress=progress).mix
 
 
 def write_temp_midi(session: Session, folder: Path, *, drum_map: str = "gm") -> Path:

@@ -104,7 +104,7 @@ class MainWindow(QMainWindow):
         except ImportError as exc:  # the OSC backend is optional
             log.info("OSC panel unavailable: %s", exc)
         else:
-            self.osc_panel = OscPanel(self)
+            self.osc_panel = OscPanel(self._osc_analyze)
             self.osc_dock = self._dock("OSC bridge", "OscDock", self.osc_panel, Qt.DockWidgetArea.RightDockWidgetArea)
             self.osc_dock.hide()
             self.osc_panel.analysis_received.connect(self._on_osc_analysis)
@@ -389,9 +389,12 @@ class MainWindow(QMainWindow):
         s = self.model.session
         if s is None or self.player.playing and self.player.label != "audition":
             return
+        from idm_host.render import tuned
+
         slot = s.kit[symbol]
         gain = float(slot.velocity_gain(velocity)) * slot.level * 10 ** (slot.gain_db / 20)
-        self.player.play(np.asarray(slot.one_shot) * gain, s.sample_rate, label="audition")
+        shot = tuned(np.asarray(slot.one_shot), slot.tune_semitones, s.sample_rate)
+        self.player.play(shot * gain, s.sample_rate, label="audition")
 
     def _on_player_position(self, time_s: float) -> None:
         playing = self.player.playing and self.player.label != "audition"
@@ -417,6 +420,10 @@ class MainWindow(QMainWindow):
         return document.write_temp_stem(s, symbol, Path(self._tmp.name))
 
     # ------------------------------------------------------------------ OSC
+    def _osc_analyze(self, audio: Any, progress: Callable[[float, str], None]) -> Any:
+        """The OSC server's analysis (on its worker thread), with this window's model."""
+        return document.analyse_audio(audio, separators=self.separators, model=self.model_name, progress=progress)
+
     def _on_osc_analysis(self, analysis: Any, source: str) -> None:
         if self.runner.busy or not self._maybe_save():
             self.statusBar().showMessage(f"OSC analysis of {source} arrived; not shown (busy or unsaved edits)", 8000)
