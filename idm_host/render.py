@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 #: Fade applied where a choke cuts a ring, and at the edges of the ``replace`` gate (s).
 CHOKE_FADE_S = 0.005
 GATE_FADE_S = 0.002
+#: Class effect chains skip silences longer than this and keep this much tail (s); see render().
+DEFAULT_TAIL_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -256,13 +258,67 @@ def _effects_doc(strip: Any) -> Any:
     return doc if doc["effects"] else None
 
 
-def _process_chain(doc: Any, x: np.ndarray, sample_rate: int) -> np.ndarray:
+def _active_runs(x: np.ndarray, gap_n: int) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` spans of ``x`` (channels, n) holding non-zero samples, joined across
+    silent gaps shorter than ``gap_n``."""
+    nz = np.flatnonzero(np.any(x != 0, axis=0))
+    if nz.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(nz) > gap_n)
+    starts = np.r_[nz[0], nz[breaks + 1]]
+    ends = np.r_[nz[breaks] + 1, nz[-1] + 1]
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+#: Effects whose output does not depend on absolute time (no LFO, no block or resampling phase):
+#: only chains made of these may skip silence.
+TIME_INVARIANT = frozenset({"Bitcrush", "Clipping", "Compressor", "Convolution", "Delay", "Distortion", "Gain",
+                            "HighShelfFilter", "HighpassFilter", "Invert", "LadderFilter", "Limiter",
+                            "LowShelfFilter", "LowpassFilter", "NoiseGate", "PeakFilter", "Reverb"})
+
+
+def _time_invariant(effects: Iterable[Any]) -> bool:
+    for e in effects:
+        if e["type"] == "Mix":
+            if not all(_time_invariant(c) for c in e["chains"]):
+                return False
+        elif e["type"] == "Chain":
+            if not _time_invariant(e["effects"]):
+                return False
+        elif e["type"] not in TIME_INVARIANT:
+            return False
+    return True
+
+
+def _process_chain(doc: Any, x: np.ndarray, sample_rate: int, tail_s: float | None = None) -> np.ndarray:
+    """Run ``x`` through a fresh chain built from ``doc``.
+
+    With ``tail_s`` and a chain of :data:`TIME_INVARIANT` effects, stretches of digital silence
+    longer than ``tail_s`` are skipped: each active span is processed from a reset chain and keeps
+    ``tail_s`` of its effects' tail (faster for sparse tracks; the difference is what the effects
+    still ring after ``tail_s`` of silence: below -100 dB for the shipped presets at 4 s).
+    """
     if doc is None:
         return x
     from .fx import EffectChain
 
     with EffectChain(doc) as chain:  # fresh plugin instances for every job
-        return np.ascontiguousarray(chain.process(x, sample_rate), dtype=np.float32)
+        if tail_s is None or not _time_invariant(doc["effects"]):
+            return np.ascontiguousarray(chain.process(x, sample_rate), dtype=np.float32)
+        n = x.shape[1]
+        tail_n = int(tail_s * sample_rate)
+        runs = _active_runs(x, tail_n)
+        if not runs:
+            return np.ascontiguousarray(chain.process(x, sample_rate), dtype=np.float32)
+        covered = sum(min(b + tail_n, n) - a for a, b in runs)
+        if len(runs) == 1 and covered >= 0.9 * n:
+            return np.ascontiguousarray(chain.process(x, sample_rate), dtype=np.float32)
+        out = np.zeros_like(x, dtype=np.float32)
+        for a, b in runs:
+            b = min(b + tail_n, n)
+            y = np.asarray(chain.process(np.ascontiguousarray(x[:, a:b]), sample_rate, reset=True), dtype=np.float32)
+            out[:, a:b] = y[:, : b - a]
+        return out
 
 
 # ----------------------------------------------------------------------------------------- render
@@ -276,6 +332,7 @@ def render(
     effects: bool = True,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    tail_s: float | None = DEFAULT_TAIL_S,
 ) -> Render:
     """Render a session (or one class / a time range of it, for audition).
 
@@ -288,6 +345,8 @@ def render(
         effects: run the class and master effect chains.
         progress: ``progress(fraction, message)``; may raise :class:`~idm_host.errors.Cancelled`.
         workers: threads for the class chains (pedalboard releases the GIL); default the CPU count (max 4).
+        tail_s: class chains skip digital silence longer than this (s), keeping this much of each
+            effect tail; ``None`` processes every track whole (exact, slower on sparse classes).
 
     Returns:
         a :class:`Render` with post-fader stems and the mix.
@@ -321,28 +380,39 @@ def render(
     shots = {c: tuned(session.kit[c].one_shot, session.kit[c].tune_semitones, sr) for c in audible}
     docs = {c: (_effects_doc(mixer[c]) if effects else None) for c in audible}
 
-    def one(c: str) -> np.ndarray:
-        x = _class_track(session, c, start_frame, n_frames, shots)
-        x = _process_chain(docs[c], x, sr)
-        x = x * np.float32(10.0 ** (mixer[c].gain_db / 20.0))
-        return _pan(x, mixer[c].pan, channels)
-
     stems = np.zeros((len(wanted), channels, n_frames), dtype=np.float32)
+    mix = np.zeros((channels, n_frames), dtype=np.float32)
+
+    def one(c: str) -> None:
+        x = _class_track(session, c, start_frame, n_frames, shots)
+        x = _process_chain(docs[c], x, sr, tail_s)
+        out = stems[wanted.index(c)]  # each class writes only its own row
+        gain = 10.0 ** (mixer[c].gain_db / 20.0)
+        pan = mixer[c].pan
+        if channels == 1:
+            src = x if x.shape[0] == 1 else x.mean(axis=0, keepdims=True, dtype=np.float32)
+            np.multiply(src, np.float32(gain), out=out)
+        else:
+            left, right = gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
+            np.multiply(x[0], np.float32(left), out=out[0])
+            np.multiply(x[1] if x.shape[0] > 1 else x[0], np.float32(right), out=out[1])
+
     n_workers = workers or min(4, os.cpu_count() or 1)
     done = 0
     if n_workers > 1 and len(audible) > 1:
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="idm-render") as pool:
             futures = {c: pool.submit(one, c) for c in audible}
             for c in audible:
-                stems[wanted.index(c)] = futures[c].result()
+                futures[c].result()
+                mix += stems[wanted.index(c)]
                 done += 1
                 stage(0.9 * done / max(1, len(audible)), f"rendered {c}")
     else:
         for c in audible:
-            stems[wanted.index(c)] = one(c)
+            one(c)
+            mix += stems[wanted.index(c)]
             done += 1
             stage(0.9 * done / max(1, len(audible)), f"rendered {c}")
-    mix = stems.sum(axis=0, dtype=np.float32) if len(wanted) else np.zeros((channels, n_frames), np.float32)
     if play_residual:
         res = session.stems.residual[:, start_frame:start_frame + n_frames]
         res = np.pad(res, ((0, 0), (0, n_frames - res.shape[1])))
@@ -350,7 +420,8 @@ def render(
         mix = mix + _pan(res * np.float32(10.0 ** (mixer[RESIDUAL].gain_db / 20.0)), mixer[RESIDUAL].pan, channels)
     if effects:
         mix = _process_chain(_effects_doc(mixer[MASTER]), mix, sr)
-    mix = (mix * np.float32(10.0 ** (mixer[MASTER].gain_db / 20.0))).astype(np.float32)
+    if mixer[MASTER].gain_db != 0.0:
+        mix = (mix * np.float32(10.0 ** (mixer[MASTER].gain_db / 20.0))).astype(np.float32)
     stage(1.0, "mixed")
     return Render(wanted, stems, np.ascontiguousarray(mix), sr, start_frame / sr)
 

@@ -200,3 +200,15 @@ def test_export_refuses_to_overwrite(session, tmp_path):
     export_stems(r, tmp_path, overwrite=True)
     with pytest.raises(AudioError):
         export_stems(r, tmp_path / "x", format="mp3")
+
+
+@pytest.mark.parametrize("preset, floor_db", [("plate", -100.0), ("tom-boom", -100.0), ("lo-fi", -300.0)])
+def test_silence_skipping_matches_whole_track_processing(preset, floor_db):
+    """Sparse tracks skip long silences in their chains; the result stays within floor_db of exact."""
+    hits = {"TT_HFT": [(0.2, 1.0), (9.0, 0.7), (9.3, 0.5)], "KD": [(0.0, 1.0)]}
+    s = Session.from_analysis(make_analysis(duration_s=16.0, hits=hits))
+    s.apply(SetEffects("TT_HFT", preset))
+    exact = render(s, classes=["TT_HFT"], channels=1, tail_s=None).stem("TT_HFT")
+    fast = render(s, classes=["TT_HFT"], channels=1).stem("TT_HFT")
+    err = np.abs(exact - fast).max() / np.abs(exact).max()
+    assert 20 * np.log10(err + 1e-30) < floor_db
