@@ -43,6 +43,11 @@ _LAZY = {
     "RevertSample": "session", "SetKitParams": "session", "SetMixer": "session",
     "SetEffects": "session", "SetTempo": "session", "Compound": "session",
     "Tempo": "tempo", "estimate_tempo": "tempo", "quantize": "tempo", "snap": "tempo",
+    # rendering, effects, presets, kits
+    "Render": "render", "render": "render", "export_stems": "render",
+    "EffectChain": "fx", "load_effect_chain": "fx", "chain_to_json": "fx", "save_effect_chain": "fx",
+    "load_preset": "presets", "list_presets": "presets", "load_kit": "presets", "kit_command": "presets",
+    "synthesize_kit": "kitgen",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
