@@ -44,7 +44,7 @@ _LAZY = {
     "SetEffects": "session", "SetTempo": "session", "Compound": "session",
     "Tempo": "tempo", "estimate_tempo": "tempo", "quantize": "tempo", "snap": "tempo",
     # rendering, effects, presets, kits
-    "Render": "render", "render": "render", "export_stems": "render",
+    "Render": "render", "render_session": "render", "export_stems": "render",
     "EffectChain": "fx", "load_effect_chain": "fx", "chain_to_json": "fx", "save_effect_chain": "fx",
     "load_preset": "presets", "list_presets": "presets", "load_kit": "presets", "kit_command": "presets",
     "synthesize_kit": "kitgen",

@@ -484,4 +484,8 @@ def render_synthetic_stems(session: Any) -> np.ndarray:
     return out
 
 
-__all__ = ["Render", "render", "render_hits", "export_stems", "render_synthetic_stems", "tuned"]
+#: ``idm_host.render_session``: the package cannot export ``render`` itself, because the submodule
+#: ``idm_host.render`` takes that attribute once imported.
+render_session = render
+
+__all__ = ["Render", "render", "render_session", "render_hits", "export_stems", "render_synthetic_stems", "tuned"]
