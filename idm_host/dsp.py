@@ -136,10 +136,24 @@ class WienerFilter:
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=length)
 
-    def apply(self, mix: torch.Tensor, stems: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    def apply(self, mix: torch.Tensor, stems: torch.Tensor, alpha: float = 1.0,
+              active: list[int] | None = None) -> torch.Tensor:
+        """Masked stems ``[K, C, T]`` of ``mix [C, T]`` from synthetic ``stems [K, T]``.
+
+        Args:
+            active: indices of the stems that are not all zero. The others have zero masks, so they
+                are neither transformed nor inverted (their output is zero); by default every stem
+                is treated as active.
+        """
         n = mix.shape[-1]
-        masks = wiener_masks(self.stft(stems).abs(), alpha)  # [K, F, N]
+        k_all = stems.shape[0]
+        idx = list(range(k_all)) if active is None else list(active)
+        out = torch.zeros((k_all, mix.shape[0], n), dtype=mix.dtype, device=mix.device)
+        if not idx:
+            return out
+        masks = wiener_masks(self.stft(stems[idx]).abs(), alpha)  # [A, F, N]
         mix_spec = self.stft(mix)  # [C, F, N]
-        k, c = masks.shape[0], mix_spec.shape[0]
-        out = self.istft((masks[:, None] * mix_spec[None]).reshape(k * c, *mix_spec.shape[1:]), n)
-        return out.reshape(k, c, n)
+        a, c = masks.shape[0], mix_spec.shape[0]
+        res = self.istft((masks[:, None] * mix_spec[None]).reshape(a * c, *mix_spec.shape[1:]), n)
+        out[idx] = res.reshape(a, c, n)
+        return out

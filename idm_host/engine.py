@@ -42,7 +42,7 @@ Masking = Literal["wiener", "none"]
 DEFAULT_CHUNK_S = 30.0
 DEFAULT_OVERLAP_S = 2.0
 #: Block length of sequencing + masking (s) and the margin each block borrows on either side (samples).
-DEFAULT_BLOCK_S = 10.0
+DEFAULT_BLOCK_S = 5.0
 WIENER_MARGIN = 1024
 
 
@@ -323,16 +323,21 @@ class Separator:
             out.append((pos[order], amp[order]))
         return out
 
-    def synth_block(self, hits: list[tuple[np.ndarray, np.ndarray]], kit: Kit, start: int, n: int) -> np.ndarray:
-        """Synthetic stems ``[K, n]`` for samples ``[start, start + n)``."""
+    def synth_block(self, hits: list[tuple[np.ndarray, np.ndarray]], kit: Kit, start: int, n: int
+                    ) -> tuple[np.ndarray, list[int]]:
+        """Synthetic stems ``[K, n]`` for samples ``[start, start + n)``, and the classes that sound
+        there (only those are masked: the others are exactly zero)."""
         out = np.zeros((len(self.classes), n), dtype=np.float32)
         length = kit.one_shots.shape[1]
+        active = []
         for ci, (pos, amp) in enumerate(hits):
             a = np.searchsorted(pos, start - length, side="right")
             b = np.searchsorted(pos, start + n, side="left")
             if b > a:
                 place_hits(pos[a:b], amp[a:b], kit.one_shots[ci], n, start=start, out=out[ci])
-        return out
+                if out[ci].any():
+                    active.append(ci)
+        return out, active
 
     def iter_blocks(
         self,
@@ -362,14 +367,14 @@ class Separator:
             for i, start in enumerate(starts):
                 end = min(n, start + self.block)
                 if masking == "none":
-                    syn = self.synth_block(hits, kit, start, end - start)
+                    syn, _ = self.synth_block(hits, kit, start, end - start)
                     stems = np.repeat(syn[:, None, :], c, axis=1)
                 else:
                     seg_a = max(0, start - WIENER_MARGIN)
                     seg_b = min(n, end + WIENER_MARGIN)
-                    syn = self.synth_block(hits, kit, seg_a, seg_b - seg_a)
+                    syn, active = self.synth_block(hits, kit, seg_a, seg_b - seg_a)
                     mix = torch.from_numpy(np.ascontiguousarray(x[:, seg_a:seg_b])).to(self.device)
-                    out = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), alpha)
+                    out = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), alpha, active)
                     stems = out[:, :, start - seg_a:end - seg_a].float().cpu().numpy()
                 residual = x[:, start:end] - stems.sum(0)
                 yield start, stems, residual.astype(np.float32)

@@ -40,9 +40,12 @@ class TCNBlock(nn.Module):
     def forward(self, h: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """``h [N, C, L]``; ``scale``/``shift`` ``[N, C]``."""
         u = F.instance_norm(h, eps=1e-5)
-        u = self.conv(F.pad(u, (self.left_pad, 0)))
-        u = F.gelu(scale[..., None] * u + shift[..., None])
-        return u + self.residual(h)
+        u = F.conv1d(F.pad(u, (self.left_pad, 0)), self.conv.weight, None, dilation=self.conv.dilation)
+        # FiLM with the conv bias folded into the shift: scale * (conv + b) + shift, in one pass
+        u = F.gelu(torch.addcmul((scale * self.conv.bias + shift)[..., None], scale[..., None], u))
+        # the 1x1 residual as a matrix product (about twice as fast as conv1d on the CPU)
+        res = torch.matmul(self.residual.weight[:, :, 0], h)
+        return u.add_(res).add_(self.residual.bias[:, None])
 
 
 class OneShotSynth(nn.Module):
