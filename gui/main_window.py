@@ -96,8 +96,8 @@ class MainWindow(QMainWindow):
         self.mixer_dock = self._dock("Mixer", "MixerDock", self.mixer, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.kit_dock, self.mixer_dock)
         self.kit_dock.raise_()
-        self.kit_panel.setMinimumHeight(236)
-        self.mixer.setMinimumHeight(236)
+        self.kit_panel.setMinimumHeight(252)
+        self.mixer.setMinimumHeight(252)
         self.osc_panel = None
         try:
             from .views.osc_panel import OscPanel

@@ -32,8 +32,8 @@ def class_color(symbol: str, index: int = 0) -> QColor:
 
 
 def velocity_color(base: QColor, velocity: float) -> QColor:
-    """``base`` darkened for soft hits: full colour at velocity 1, a third of it at 0."""
-    v = 0.33 + 0.67 * min(max(velocity, 0.0), 1.0)
+    """``base`` darkened for soft hits: full colour at velocity 1, half of it at 0."""
+    v = 0.5 + 0.5 * min(max(velocity, 0.0), 1.0)
     return QColor.fromHsvF(base.hsvHueF(), base.hsvSaturationF() * (0.6 + 0.4 * v), base.valueF() * v)
 
 

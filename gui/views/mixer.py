@@ -23,7 +23,7 @@ from .. import theme
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
 
-NO_FX = "— no effects —"
+NO_FX = "no effects"
 CUSTOM_FX = "custom chain"
 GAIN_STEPS_PER_DB = 10
 
@@ -195,7 +195,7 @@ class MixerStrip(QFrame):
         self.fader = QSlider(Qt.Orientation.Vertical)
         self.fader.setRange(-60 * GAIN_STEPS_PER_DB, 12 * GAIN_STEPS_PER_DB)
         self.fader.setToolTip("Gain (dB)")
-        self.fader.setMinimumHeight(90)
+        self.fader.setMinimumHeight(70)
         self.db_label = QLabel("0.0 dB")
         self.db_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         ms = QHBoxLayout()

@@ -57,6 +57,16 @@ MAX_OUTLINED = 400
 LANE_ORDER = ("KD", "SD", "HH_CHH", "HH_PHH", "HH_OHH", "TT_HFT", "TT_LMT", "TT_HMT", "CY_RD", "CY_CR")
 
 
+#: Share of the lane height a hit of velocity 0 still gets, so that soft hits stay visible.
+MIN_BAR_FRACTION = 0.22
+
+
+def bar_height(velocity, lane_h: float):
+    """Pixel height of a hit bar: from ``MIN_BAR_FRACTION`` of the lane (velocity 0) to all of it (1)."""
+    usable = lane_h - 5
+    return usable * (MIN_BAR_FRACTION + (1 - MIN_BAR_FRACTION) * np.asarray(velocity, dtype=np.float64))
+
+
 class OnsetGridView(QWidget):
     """The hit editor.
 
@@ -132,7 +142,7 @@ class OnsetGridView(QWidget):
     def hit_top(self, symbol: str, velocity: float) -> float:
         """The y of the top of a hit bar of ``velocity`` in ``symbol``'s lane."""
         rect = self.lane_rect(self.classes.index(symbol))
-        return rect.bottom() - 2 - max(velocity * (rect.height() - 5), 2.0)
+        return rect.bottom() - 2 - float(bar_height(velocity, rect.height()))
 
     def point_of(self, symbol: str, time_s: float, velocity: float = 1.0) -> QPointF:
         """A point inside a hit's bar, below its velocity handle (for tests and tools)."""
@@ -309,7 +319,7 @@ class OnsetGridView(QWidget):
             pick = order[starts]
             xs, v, sel = cols[pick] * bar_w + bar_w / 2, v[pick], any_sel.astype(bool)
         bottom = RULER_H + (index + 1) * lane_h - 2
-        heights = np.maximum(v * (lane_h - 5), 2.0)
+        heights = bar_height(v, lane_h)
         # colour index: velocity bucket, or VELOCITY_BUCKETS for selected hits (drawn lighter)
         buckets = np.minimum((v * VELOCITY_BUCKETS).astype(np.int64), VELOCITY_BUCKETS - 1)
         buckets[sel] = VELOCITY_BUCKETS
@@ -349,7 +359,7 @@ class OnsetGridView(QWidget):
             colors = self._bucket_colors[symbol]
             for t, v in zip(times.tolist(), vels.tolist()):
                 x = HEADER_W + (t - self.axis.start_s) * pps - bar_w / 2
-                hh = max(v * (lane_h - 5), 2.0)
+                hh = float(bar_height(v, lane_h))
                 p.setBrush(colors[min(int(v * VELOCITY_BUCKETS), VELOCITY_BUCKETS - 1)])
                 p.drawRect(QRectF(x, bottom - hh, bar_w, hh))
 
@@ -503,7 +513,7 @@ class OnsetGridView(QWidget):
             new_t = self.snap_time(t0 + (pos.x() - self._press_pos.x()) / self.axis.px_per_s, event.modifiers())
             d["delta_s"] = new_t - t0
         elif d["mode"] == "velocity":
-            d["delta_v"] = -(pos.y() - self._press_pos.y()) / max(self.lane_height() - 5, 1.0)
+            d["delta_v"] = -(pos.y() - self._press_pos.y()) / max((self.lane_height() - 5) * (1 - MIN_BAR_FRACTION), 1.0)
         self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override

@@ -6,7 +6,7 @@ import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 
 from gui.views import grid_math
-from gui.views.onset_grid import HEADER_W, RULER_H, OnsetGridView
+from gui.views.onset_grid import HEADER_W, MIN_BAR_FRACTION, RULER_H, OnsetGridView
 from gui.views.time_axis import TimeAxis
 
 L = Qt.MouseButton.LeftButton
@@ -113,9 +113,9 @@ def test_velocity_by_wheel_and_by_shift_drag(qtbot, grid, session_model):
     assert v1 == pytest.approx(hit.velocity + 0.05)
     lane_h = grid.lane_height()
     start = grid.point_of("SD", hit.time_s, v1)
-    drag(qtbot, grid, start, start - QPointF(0, 0.1 * (lane_h - 5)), Qt.KeyboardModifier.ShiftModifier)
+    drag(qtbot, grid, start, start - QPointF(0, 0.15 * (lane_h - 5) * (1 - MIN_BAR_FRACTION)), Qt.KeyboardModifier.ShiftModifier)
     v2 = session_model.session.hit(hit.id)[1].velocity
-    assert v2 == pytest.approx(v1 + 0.1, abs=0.02)
+    assert v2 == pytest.approx(v1 + 0.15, abs=0.03)
     assert session_model.session.hit(hit.id)[1].time_s == hit.time_s
 
 
