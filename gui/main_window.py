@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._on_runner_failed)
         self.runner.cancelled.connect(lambda: self.statusBar().showMessage("Cancelled; nothing was changed", 5000))
         self.runner.done.connect(self._update_actions)
+        self.runner.started.connect(lambda _t: self._update_actions())
         self._update_actions()
 
     # ------------------------------------------------------------------ settings
@@ -446,6 +447,7 @@ class MainWindow(QMainWindow):
         for a in (self.save_action, self.save_as_action, self.export_action, self.play_action):
             a.setEnabled(has)
         self.reseparate_action.setEnabled(has and not busy and self.model.mixture is not None)
+        self.cancel_action.setEnabled(busy)  # else Esc belongs to the grid (clear the selection)
         self.open_action.setEnabled(not busy)
         self.open_session_action.setEnabled(not busy)
 

@@ -219,3 +219,29 @@ def test_window_state_is_remembered(qtbot, separator, tmp_path):
     qtbot.addWidget(w2)
     assert (w2.width(), w2.height()) == (740, 590)
     assert w2.mixer_dock.isHidden() and not w2.kit_dock.isHidden()
+
+
+def test_keyboard_shortcuts(qtbot, window, demo_loop):
+    w = window
+    open_and_wait(qtbot, w, demo_loop)
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+    g = w.grid
+    g.setFocus()
+    n0 = w.model.n_hits()
+    ids = w.model.add_hits({"TT_HFT": [(1.01, 0.6)]})
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(g, Qt.Key.Key_Z, ctrl)
+    assert w.model.n_hits() == n0
+    qtbot.keyClick(g, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    assert w.model.n_hits() == n0 + 1
+    g.set_selection(ids)
+    qtbot.keyClick(g, Qt.Key.Key_Q)  # quantise the selection to 1/16 at full strength
+    t = w.model.session.hit(ids[0])[1].time_s
+    assert t == pytest.approx(g.snap_time(1.01))
+    qtbot.keyClick(g, Qt.Key.Key_Escape)  # no job runs: Esc clears the selection
+    assert g.selected_count() == 0
+    qtbot.keyClick(g, Qt.Key.Key_Space)
+    assert w.player.playing
+    qtbot.keyClick(g, Qt.Key.Key_Space)
+    assert not w.player.playing
