@@ -302,4 +302,4 @@ def write_temp_stem(session: Session, symbol: str, folder: Path) -> Path:
         raise SessionError(f"no separated stem for {symbol}; re-separate first")
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(session.source.path).stem if session.source.path else "drums"
-    return save_audio(folder / f"{stem}-{symbol}.wav", st.stem(symbol), st.sample_rate, overwrite=True)
+    return save_audio(folder / f"{stem}-{symbol}.wav", st.stem(symbol), st.sample_rate, bit_depth=32, overwrite=True)

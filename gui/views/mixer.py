@@ -3,6 +3,7 @@ an effect chain (a preset from ``presets/fx`` or a chain edited in :class:`Effec
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,26 @@ def effects_label(effects: Any) -> str:
     if isinstance(effects, str):
         return effects
     return CUSTOM_FX
+
+
+@functools.lru_cache(maxsize=None)
+def builtin_defaults(effect_type: str) -> dict[str, Any]:
+    """pedalboard's default parameter values of a built-in effect (read from a fresh instance)."""
+    import pedalboard
+
+    try:
+        plugin = getattr(pedalboard, effect_type)()
+    except Exception:  # effects that need arguments (Convolution) have no defaults to show
+        return {}
+    out = {}
+    for name in BUILTIN_EFFECTS.get(effect_type, {}):
+        try:
+            value = getattr(plugin, name)
+        except Exception:
+            continue
+        if isinstance(value, (int, float)):
+            out[name] = float(value)
+    return out
 
 
 class EffectChainDialog(QDialog):
@@ -96,14 +117,10 @@ class EffectChainDialog(QDialog):
         return {"schema_version": 1, "name": None, "effects": copy.deepcopy(self._effects)}
 
     def add_effect(self, effect_type: str) -> None:
-        spec = BUILTIN_EFFECTS[effect_type]
-        params = {}
-        for name, p in spec.items():
-            if p.kind == "float":
-                lo = p.lo if math.isfinite(p.lo) else 0.0
-                hi = p.hi if math.isfinite(p.hi) else lo + 1.0
-                params[name] = float(min(max(0.0, lo), hi)) if lo <= 0.0 <= hi else float(lo)
-        self._effects.append({"type": effect_type, "params": params})
+        """Append a built-in effect with pedalboard's default settings."""
+        if effect_type not in BUILTIN_EFFECTS:
+            raise IdmError(f"effect {effect_type!r} is not a built-in effect; use one of {', '.join(BUILTIN_EFFECTS)}")
+        self._effects.append({"type": effect_type, "params": {}})
         self._refresh_list(len(self._effects) - 1)
 
     def set_param(self, index: int, name: str, value: Any) -> None:
@@ -159,8 +176,8 @@ class EffectChainDialog(QDialog):
             box.setSingleStep(max((box.maximum() - box.minimum()) / 100.0, 0.01))
             if p.unit:
                 box.setSuffix(f" {p.unit}")
-            value = e.get("params", {}).get(name)
-            if value is not None:
+            value = e.get("params", {}).get(name, builtin_defaults(e["type"]).get(name))
+            if isinstance(value, (int, float)):
                 box.setValue(float(value))
             box.valueChanged.connect(lambda v, r=row, n=name: self.set_param(r, n, float(v)))
             self._form.addRow(name.replace("_", " "), box)
