@@ -38,6 +38,49 @@ def file_sha256(path: PathLike, *, block_size: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+#: Samples of delay an MP3 decoder adds on top of the encoder delay written in the LAME tag.
+MP3_DECODER_DELAY = 529
+
+
+def mp3_gapless_info(path: PathLike) -> tuple[int, int] | None:
+    """``(samples to skip at the start, samples to drop at the end)`` from an MP3's LAME/Info tag.
+
+    MP3 encoders pad the start and end of the stream; decoders (pedalboard's too) return that
+    padding, which would shift every onset by ~25 ms. Returns ``None`` when the file has no such tag.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    pos = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+        pos = 10 + size
+        if pos >= len(head):
+            with open(path, "rb") as f:
+                f.seek(pos)
+                head = f.read(1 << 12)
+            pos = 0
+    frame = head[pos:pos + 1024]
+    if len(frame) < 4 or frame[0] != 0xFF or (frame[1] & 0xE0) != 0xE0:
+        return None
+    tag = max(frame.find(b"Xing"), frame.find(b"Info"))
+    if tag < 0:
+        return None
+    enc = -1
+    for name in (b"LAME", b"Lavc", b"Lavf", b"GOGO"):
+        enc = frame.find(name, tag)
+        if enc >= 0:
+            break
+    if enc < 0 or enc + 24 > len(frame):
+        return None
+    d = frame[enc + 21:enc + 24]
+    delay = (d[0] << 4) | (d[1] >> 4)
+    padding = ((d[1] & 0x0F) << 8) | d[2]
+    return delay + MP3_DECODER_DELAY, max(0, padding - MP3_DECODER_DELAY)
+
+
 def load_audio(
     path: PathLike,
     *,
@@ -71,12 +114,19 @@ def load_audio(
         raise AudioError(f"{p}: is a folder, not an audio file")
     if p.stat().st_size == 0:
         raise AudioError(f"{p}: file is empty (0 bytes); export the audio again")
+    gapless = mp3_gapless_info(p) if p.suffix.lower() == ".mp3" else None
     try:
         with AudioFile(str(p)) as f:
             native_rate = int(round(f.samplerate))
             if f.frames <= 0:
                 raise AudioError(f"{p}: the file holds no audio frames")
-            if sample_rate is not None and native_rate != sample_rate:
+            if gapless is not None:
+                samples = f.read(f.frames)
+                skip, drop = gapless
+                if skip + drop < samples.shape[-1]:
+                    samples = samples[..., skip:samples.shape[-1] - drop]
+                rate = native_rate
+            elif sample_rate is not None and native_rate != sample_rate:
                 with f.resampled_to(float(sample_rate)) as r:
                     samples = r.read(r.frames)
                 rate = int(sample_rate)
@@ -92,6 +142,9 @@ def load_audio(
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     if samples.ndim == 1:
         samples = samples[None, :]
+    if gapless is not None and sample_rate is not None and rate != sample_rate:
+        samples = resample(samples, rate, sample_rate)
+        rate = int(sample_rate)
     if samples.shape[1] == 0:
         raise AudioError(f"{p}: the file holds no audio frames")
     if not np.isfinite(samples).all():
