@@ -153,3 +153,18 @@ def test_render_dataset_on_disk(tmp_path):
     assert onsets["classes"] == list(IDM_CLASSES) and sum(len(v) for v in onsets["hits"].values()) > 0
     with pytest.raises(IdmError, match="already exists and is not empty"):
         render_dataset(out, [synthetic_kit(0)], PatternSource(), n_clips=1)
+
+
+def test_the_documented_data_config_is_valid(tmp_path):
+    """docs/TRAINING.md's example config parses (paths are not loaded: CI has no Debian kits)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "TRAINING.md").read_text()
+    example = json.loads(re.search(r"```json\n(.*?)```", doc, re.S).group(1))
+    p = tmp_path / "data.json"
+    p.write_text(json.dumps({**example, "kits": [k for k in example["kits"] if "preset" not in str(k) or
+                                                 k.get("preset") != "all"]}))
+    cfg = DataConfig.load(p)
+    assert len(cfg.kits) == 11 and cfg.validation_kits[0].label == "rumpf_kit_z01_h2"
+    assert cfg.crop_s == 6.0 and cfg.augment.gain_prob == 0.8
