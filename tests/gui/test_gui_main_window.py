@@ -245,3 +245,44 @@ def test_keyboard_shortcuts(qtbot, window, demo_loop):
     assert w.player.playing
     qtbot.keyClick(g, Qt.Key.Key_Space)
     assert not w.player.playing
+
+
+def test_dropping_a_file_on_the_window_opens_it_and_render_plays(qtbot, window, demo_loop):
+    w = window
+    with qtbot.waitSignal(w.runner.done, timeout=ANALYSIS_TIMEOUT_MS):
+        drop_file(w, demo_loop)
+    assert w.model.has_session and w.last_error is None
+    assert w.recent_menu.actions() and w.recent_menu.actions()[0].text() == str(demo_loop.resolve())
+    w.transport.source.setCurrentText("Render")
+    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+        w.toggle_play()
+    assert w.player.playing and w.player.label == "render"
+    w.toggle_play()
+
+
+def test_overview_click_scrolls_the_editor(qtbot, window, demo_loop):
+    w = window
+    open_and_wait(qtbot, w, demo_loop)
+    w.axis.set_view(0.0, 1.0)
+    o = w.overview
+    from gui.views.onset_grid import HEADER_W
+
+    x = HEADER_W + 0.75 * (o.width() - HEADER_W)
+    qtbot.mouseClick(o, L, NO, QPoint(int(x), o.height() // 2))
+    centre = w.axis.start_s + w.axis.span_s / 2
+    assert centre == pytest.approx(0.75 * w.model.duration_s, abs=0.05)
+
+
+def test_uncaught_exception_shows_a_dialog(qtbot, window):
+    import sys
+
+    from gui.app import show_exception
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        show_exception(*sys.exc_info())
+    boxes = [b for b in QApplication.topLevelWidgets() if isinstance(b, QMessageBox) and b.isVisible()]
+    assert boxes and "ValueError: boom" in boxes[-1].text() and "Traceback" in boxes[-1].detailedText()
+    for b in boxes:
+        b.close()
