@@ -72,7 +72,7 @@ class MainWindow(QMainWindow):
         self.overview = OverviewBar(self.model, self.axis)
         self.waveform = WaveformView(self.model, self.axis)
         self.grid = OnsetGridView(self.model, self.axis)
-        self.grid.stem_provider = self._stem_for_drag  # type: ignore[attr-defined]
+        self.grid.stem_provider = self._stem_for_drag
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)

@@ -97,6 +97,8 @@ class OnsetGridView(QWidget):
         self._colors: dict[str, QColor] = {}
         self._bucket_colors: dict[str, list[QColor]] = {}
         self._lanes: tuple[str, ...] = ()
+        #: ``stem_provider(class) -> Path`` writes a class's stem for dragging out (set by the window).
+        self.stem_provider = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -541,7 +543,7 @@ class OnsetGridView(QWidget):
 
     def stem_drag_mime(self, symbol: str) -> QMimeData | None:
         """Drag data for ``symbol``'s separated stem as a WAV file (via ``stem_provider``), or None."""
-        provider = getattr(self, "stem_provider", None)
+        provider = self.stem_provider
         if provider is None:
             return None
         try:
