@@ -52,7 +52,7 @@ def _background(args: argparse.Namespace) -> int:
     if "train" not in argv:  # called programmatically: rebuild from args
         raise IdmError("--background works from the idm-host command line only")
     log = open(run_dir / "train.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "idm_host", *argv, "--quiet"], stdout=log, stderr=log,
+    proc = subprocess.Popen([sys.executable, "-m", "idm_host", *argv], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, start_new_session=True, cwd=os.getcwd())
     (run_dir / "train.pid").write_text(str(proc.pid))
     msg = {"pid": proc.pid, "log": str(run_dir / "train.log"), "run_dir": str(run_dir)}
