@@ -247,10 +247,17 @@ class _UdpServer(socketserver.UDPServer):
         super().__init__(address, _UdpHandler)
 
     def server_bind(self) -> None:
+        # SO_RCVBUFFORCE passes the system cap (net.core.rmem_max) where permitted; else the capped size
+        force = getattr(socket, "SO_RCVBUFFORCE", None)
         try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.osc.udp_rcvbuf)
-        except OSError as exc:  # pragma: no cover - platform limits
-            log.warning("could not raise the UDP receive buffer: %s", exc)
+            if force is None:
+                raise PermissionError
+            self.socket.setsockopt(socket.SOL_SOCKET, force, self.osc.udp_rcvbuf)
+        except OSError:
+            try:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.osc.udp_rcvbuf)
+            except OSError as exc:  # pragma: no cover - platform limits
+                log.warning("could not raise the UDP receive buffer: %s", exc)
         super().server_bind()
 
     def handle_error(self, request, client_address) -> None:  # never print tracebacks to stderr
@@ -911,7 +918,7 @@ class OscServer:
                 for s in stale:
                     del self._streams[s.id]
             for s in stale:
-                self._error(s.reply, s.id, f"stream {s.id}: no data for {self.stream_timeout_s:.0f} s "
+                self._error(s.reply, s.id, f"stream {s.id}: no data for {self.stream_timeout_s:g} s "
                                            f"(after {s.next_seq} chunks); the stream was dropped")
 
 
