@@ -11,7 +11,7 @@ import traceback
 from types import TracebackType
 from typing import Sequence
 
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from idm_host import __version__
@@ -66,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idm-studio", description="The idm-host drum editor.")
     parser.add_argument("file", nargs="?", help="an audio file to analyse, or a .idmsession folder")
     parser.add_argument("--model", default="default", help="model name or weights path (default: default)")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="save a picture of the window once FILE is open, then exit (1 if opening failed)")
     args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_application()
@@ -74,9 +76,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow(model=args.model)
     window.show()
+    if args.screenshot:
+        _exit_with_screenshot(app, window, args.screenshot, wait_for_job=bool(args.file))
     if args.file:
         window.open_path(args.file)
     return int(app.exec())
+
+
+def _exit_with_screenshot(app: QApplication, window, path: str, *, wait_for_job: bool) -> None:
+    """Save ``window.grab()`` to ``path`` when the opening job ends (or at once), then quit."""
+
+    def shoot() -> None:
+        window.grab().save(path)
+        code = 1 if window.last_error else 0
+        window.confirm_close = False
+        window.close()
+        app.exit(code)
+
+    if wait_for_job:
+        window.runner.done.connect(lambda: QTimer.singleShot(100, shoot))
+    else:
+        QTimer.singleShot(200, shoot)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -132,7 +132,13 @@ class SessionModel(QObject):
 
     @property
     def modified(self) -> bool:
-        return self.session is not None and self.session.modified
+        """Edits not saved yet. A fresh analysis with no edits counts as unmodified (it can be redone)."""
+        s = self.session
+        if s is None:
+            return False
+        if s.path is None:
+            return s.can_undo
+        return s.modified
 
     def hits(self, symbol: str) -> LaneHits:
         """The hits of ``symbol`` as arrays (cached until the lane changes)."""
