@@ -10,6 +10,7 @@ Mouse:
     wheel over a hit           velocity up/down (the whole selection if the hit is selected)
     wheel                      scroll in time; Ctrl+wheel zooms around the mouse
     click the ruler            set the edit cursor (where Paste puts hits)
+    click a lane's name        select that lane's hits (Shift/Ctrl: add to the selection)
     drag a lane's name         drag that drum's separated stem (WAV) out of the window
 Keys:
     Delete/Backspace delete, Ctrl+C/X/V copy, cut and paste at the edit cursor, Ctrl+A select all,
@@ -524,7 +525,11 @@ class OnsetGridView(QWidget):
         if d is None or press is None:
             return
         mode = d["mode"]
-        if mode == "pending-add":
+        if mode == "pending-export":  # a click (no drag) on a lane's name selects its hits
+            ids = self.model.hits(self.classes[d["lane"]]).ids.tolist()
+            extend = bool(event.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier))
+            self.set_selection((self.selected.tolist() if extend else []) + ids)
+        elif mode == "pending-add":
             symbol = self.classes[d["lane"]]
             t = self.snap_time(self.time_of(press.x()), event.modifiers())
             velocity = self.model.default_velocity(symbol)

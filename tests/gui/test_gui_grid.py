@@ -183,3 +183,12 @@ def test_without_a_session_clicks_do_nothing(qtbot):
     g.resize(600, 300)
     qtbot.mouseClick(g, L, NO, QPoint(HEADER_W + 50, 100))
     assert model.n_hits() == 0 and not model.undo_action.isEnabled()
+
+
+def test_clicking_a_lane_name_selects_its_hits(qtbot, grid, session_model):
+    y = int(grid.lane_rect(grid.classes.index("SD")).center().y())
+    qtbot.mouseClick(grid, L, NO, QPoint(20, y))
+    assert sorted(grid.selected_ids()) == sorted(session_model.hits("SD").ids.tolist())
+    y = int(grid.lane_rect(grid.classes.index("KD")).center().y())
+    qtbot.mouseClick(grid, L, Qt.KeyboardModifier.ShiftModifier, QPoint(20, y))
+    assert grid.selected_count() == len(session_model.hits("SD")) + len(session_model.hits("KD"))
