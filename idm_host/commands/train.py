@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help='model hyper-parameter overrides for a fresh model, e.g. \'{"synth_channels": 16}\'')
     p.add_argument("--background", action="store_true",
                    help="detach and train in the background; output goes to RUN_DIR/train.log")
+    p.add_argument("--freeze-synth", action="store_true",
+                   help="with --init: train the encoder side against the init model's frozen drum machine "
+                        "(much cheaper per step; keeps the init model's kits)")
     p.add_argument("--overwrite", action="store_true", help="start a new run in a RUN_DIR that holds one")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     data = DataConfig.load(args.data)
     options = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, device=args.device,
                            log_every=args.log_every, validate_every=args.validate_every,
-                           max_minutes=args.max_minutes, init=args.init, seed=args.seed, model_config=overrides)
+                           max_minutes=args.max_minutes, init=args.init, seed=args.seed, model_config=overrides,
+                           freeze_synth=args.freeze_synth)
     with progress_bar(args, "training") as cb:
         report = train(data, args.out, options, resume=args.resume, overwrite=args.overwrite, progress=cb)
     if args.json:

@@ -67,6 +67,11 @@ class TrainOptions:
         seed: overrides the data config's seed when set.
         model_config: :class:`~idm_host.model.IDMConfig` overrides for a fresh model (e.g. a smaller
             synthesiser: ``{"synth_channels": 16}``); not allowed with ``init``.
+        freeze_synth: fine-tune the encoder side (backbone, transcription head, track gains) against
+            the ``init`` model's frozen drum machine: the kit classifier and the one-shot synthesiser
+            are not trained, the one-shots come from the engine's seeded noise for the predicted kit
+            (its arg-max) and are computed once per kit, so a step costs about one encoder pass
+            instead of 63 one-shot syntheses. The model keeps the init model's kit list.
     """
 
     steps: int = 1000
@@ -80,6 +85,7 @@ class TrainOptions:
     init: str | None = None
     seed: int | None = None
     model_config: Mapping[str, Any] | None = None
+    freeze_synth: bool = False
 
 
 # ------------------------------------------------------------------ model set-up
@@ -161,18 +167,59 @@ def to_tensors(clips: Sequence[Clip], device: torch.device) -> tuple[torch.Tenso
     return x, onsets, kit_ids
 
 
+class FrozenDrumMachine:
+    """One-shots of a frozen synthesiser, per predicted kit (arg-max of the kit embedding), computed
+    once with the engine's seeded noise (seed 0), as the engine would for a saturated embedding."""
+
+    def __init__(self, model: Any, seed: int = 0):
+        self.model = model
+        self.seed = seed
+        self._shots: dict[int, torch.Tensor] = {}
+
+    def one_shots(self, kit_embedding: torch.Tensor) -> torch.Tensor:
+        """``[B, n_kits]`` -> ``[B, K, L]`` (no gradient)."""
+        cfg = self.model.config
+        out = []
+        for kit in kit_embedding.detach().argmax(-1).tolist():
+            if kit not in self._shots:
+                gen = torch.Generator().manual_seed(self.seed)
+                noise = torch.randn(cfg.n_classes, 1, cfg.one_shot_len, generator=gen)[:, 0]
+                onehot = torch.zeros(1, cfg.n_kits)
+                onehot[0, kit] = 1.0
+                dev = kit_embedding.device
+                with torch.no_grad():
+                    self._shots[kit] = self.model.synthesize(onehot.to(dev), noise[None].to(dev))[0]
+            out.append(self._shots[kit])
+        return torch.stack(out)
+
+    def forward(self, x: torch.Tensor, onsets: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.model.encode(x)
+        shots = self.one_shots(out["kit_embedding"])
+        stems = self.model.sequence(onsets * out["velocity"], shots, out["track_gains"], x.shape[-1])
+        out.update(one_shots=shots, stems=stems, mix=stems.sum(1))
+        return out
+
+
+def _forward(model: Any, x: torch.Tensor, onsets: torch.Tensor, generator: torch.Generator | None,
+             frozen: FrozenDrumMachine | None) -> dict[str, torch.Tensor]:
+    if frozen is not None:
+        return frozen.forward(x, onsets)
+    return model(x, onsets, generator=generator)
+
+
 def train_step(model: Any, loss_fn: IDMLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                onsets: torch.Tensor, kit_ids: torch.Tensor | None, *, clip_grad: float = 1.0,
-               generator: torch.Generator | None = None) -> dict[str, float]:
+               generator: torch.Generator | None = None,
+               frozen: FrozenDrumMachine | None = None) -> dict[str, float]:
     """One optimiser step with ground-truth sequencing; returns the loss terms and the grad norm."""
     model.train()
-    out = model(x, onsets, generator=generator)
+    out = _forward(model, x, onsets, generator, frozen)
     terms = loss_fn(out["mix"], x, out["onset_logits"], onsets, out["kit_logits"], kit_ids)
     if not torch.isfinite(terms.total):
         raise IdmError(f"the loss became {float(terms.total)}; lower the learning rate (--lr) or check the data")
     optimizer.zero_grad(set_to_none=True)
     terms.total.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    grad_norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip_grad)
     optimizer.step()
     d = terms.as_dict()
     d["grad_norm"] = float(grad_norm)
@@ -181,7 +228,7 @@ def train_step(model: Any, loss_fn: IDMLoss, optimizer: torch.optim.Optimizer, x
 
 @torch.no_grad()
 def evaluate_loss(model: Any, loss_fn: IDMLoss, clips: Sequence[Clip], device: torch.device,
-                  batch_size: int = 4) -> dict[str, float]:
+                  batch_size: int = 4, frozen: FrozenDrumMachine | None = None) -> dict[str, float]:
     """Mean reconstruction + 10 x onset BCE over ``clips`` (no kit term: validation kits are unseen).
 
     The one-shot noise is seeded, so the value is deterministic for given weights.
@@ -192,7 +239,7 @@ def evaluate_loss(model: Any, loss_fn: IDMLoss, clips: Sequence[Clip], device: t
     for i in range(0, len(clips), batch_size):
         chunk = clips[i:i + batch_size]
         x, onsets, _ = to_tensors(chunk, device)
-        out = model(x, onsets, generator=gen)
+        out = _forward(model, x, onsets, gen, frozen)
         terms = loss_fn(out["mix"], x, out["onset_logits"], onsets)
         for k, v in (("loss", float(terms.total)), ("reconstruction", terms.reconstruction), ("onset_bce", terms.onset)):
             sums[k] += v * len(chunk)
@@ -357,13 +404,16 @@ def train(
         from ..model import IDM, IDMConfig
 
         cfg = IDMConfig.from_dict(blob["weights"]["config"])
-        if tuple(cfg.classes) != tuple(data.classes) or tuple(cfg.kits) != data.kit_names:
+        if tuple(cfg.classes) != tuple(data.classes) or (tuple(cfg.kits) != data.kit_names and not options.freeze_synth):
             raise IdmError(f"{state_path}: the checkpoint's classes/kits differ from the data config's; "
                            "resume with the data config the run started with")
         model = IDM(cfg)
         model.load_state_dict(blob["weights"]["state_dict"])
         model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
+        if options.freeze_synth:
+            for name, param in model.named_parameters():
+                param.requires_grad_(not name.startswith(("synth.", "kit_classifier.")))
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=options.lr)
         optimizer.load_state_dict(blob["optimizer"])
         for group in optimizer.param_groups:
             group["lr"] = options.lr
@@ -373,16 +423,32 @@ def train(
         if log_path.exists():
             history = [json.loads(l) for l in log_path.read_text().splitlines() if l.strip()]
             history = [h for h in history if h["step"] <= start_step]
+    elif options.freeze_synth:
+        if options.init is None:
+            raise IdmError("freeze_synth fine-tunes an existing model: give --init MODEL")
+        model = _load_any(options.init)
+        if tuple(model.config.classes) != tuple(data.classes):
+            raise IdmError(f"--freeze-synth keeps the init model's classes {list(model.config.classes)}; "
+                           "the data config's classes must be the same")
+        init_info = {"init": options.init, "copied": "all", "frozen": ["synth", "kit_classifier"]}
+        model.to(device)
+        start_step = 0
     else:
         model, init_info = build_model(data.classes, data.kit_names, options.init, options.model_config)
         model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=options.lr)
         start_step = 0
+    frozen = None
+    if options.freeze_synth:
+        for name, param in model.named_parameters():
+            param.requires_grad_(not name.startswith(("synth.", "kit_classifier.")))
+        frozen = FrozenDrumMachine(model)
+    if not resume:
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=options.lr)
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "data.json", json.dumps(data.to_dict(), indent=1), overwrite=True)
     loss_fn = IDMLoss().to(device)
     # with a single training kit the kit classifier has nothing to learn
-    use_kit_ce = len(kits) > 1
+    use_kit_ce = len(kits) > 1 and not options.freeze_synth
 
     best_val = min((h["val_loss"] for h in history if "val_loss" in h), default=math.inf)
     best_step = next((h["step"] for h in history if h.get("val_loss") == best_val), None)
@@ -405,7 +471,7 @@ def train(
         nonlocal best_val, best_step
         if not val_set:
             return
-        v = evaluate_loss(model, loss_fn, val_set, device)
+        v = evaluate_loss(model, loss_fn, val_set, device, frozen=frozen)
         history.append({"step": step, "val_loss": v["loss"], "val_reconstruction": v["reconstruction"],
                         "val_onset_bce": v["onset_bce"]})
         if v["loss"] < best_val:
@@ -422,7 +488,7 @@ def train(
             x, onsets, kit_ids = to_tensors(clips, device)
             gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
             terms = train_step(model, loss_fn, optimizer, x, onsets, kit_ids if use_kit_ce else None,
-                               clip_grad=options.clip_grad, generator=gen)
+                               clip_grad=options.clip_grad, generator=gen, frozen=frozen)
             step += 1
             steps_done += 1
             if step % options.log_every == 0 or step == options.steps or steps_done == 1:

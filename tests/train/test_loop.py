@@ -142,3 +142,30 @@ def test_loss_curve_png_is_a_real_png(tmp_path):
     assert (corner.red(), corner.green(), corner.blue()) == (255, 255, 255)
     colours = {img.pixelColor(x, y).getRgb()[:3] for x in range(0, 640, 2) for y in range(0, 360, 2)}
     assert (0, 0, 0) in colours and (220, 30, 30) in colours
+
+
+def test_freeze_synth_fine_tunes_the_encoder_only(kits_dir, tmp_path):
+    """--freeze-synth: the synthesiser and kit classifier stay as they were, the encoder side learns,
+    the one-shots are the engine's (seeded noise, arg-max kit), and the result runs in the engine."""
+    from idm_host.model.checkpoints import load_weights, save_weights
+
+    data = DataConfig.load(data_config(kits_dir, tmp_path))
+    base, _ = build_model(data.classes, ("a", "b", "c"), overrides=SMALL)
+    save_weights(base, tmp_path / "base.pt")
+    with pytest.raises(IdmError, match="--init"):
+        train(data, tmp_path / "x", TrainOptions(steps=1, batch_size=1, freeze_synth=True))
+    report = train(data, tmp_path / "ft", TrainOptions(steps=3, batch_size=2, validate_every=3, lr=1e-3,
+                                                       init=str(tmp_path / "base.pt"), freeze_synth=True))
+    assert report["step"] == 3 and report["init"]["frozen"] == ["synth", "kit_classifier"]
+    tuned, _ = load_weights(tmp_path / "ft" / "last.pt")
+    assert tuned.config.kits == ("a", "b", "c")  # the init model's kits are kept
+    before, after = base.state_dict(), tuned.state_dict()
+    for key in before:
+        same = torch.equal(before[key], after[key])
+        if key.startswith(("synth.", "kit_classifier.")):
+            assert same, f"{key} changed although frozen"
+    assert not torch.equal(before["transcription.onset.weight"], after["transcription.onset.weight"])
+    # resume continues the frozen run
+    again = train(data, tmp_path / "ft", TrainOptions(steps=4, batch_size=2, validate_every=4, lr=1e-3,
+                                                      init=str(tmp_path / "base.pt"), freeze_synth=True), resume=True)
+    assert again["step_start"] == 3 and again["step"] == 4
