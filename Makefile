@@ -8,7 +8,7 @@ REFERENCE ?= ../shared/reference
 export IDM_HOST_REFERENCE ?= $(abspath $(REFERENCE))
 
 # Debian packages the tests talk to for real (installed when missing and we are root).
-APT_PACKAGES ?= liblo-tools zam-plugins jackd2 puredata-core midicsv libpulse0
+APT_PACKAGES ?= liblo-tools zam-plugins jackd2 puredata-core midicsv libpulse0 pulseaudio
 
 .PHONY: demo test bench setup apt-deps clean
 

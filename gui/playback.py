@@ -83,12 +83,15 @@ class AudioPlayer(QObject):
         if self._player is not None:
             self._counter += 1
             path = Path(self._tmp.name) / f"play-{self._counter}.wav"
+            # write from start_s on: seeking before the player has loaded the file is ignored
+            arr = arr[:, int(round(self._offset_s * sample_rate)):]
             peak = float(np.abs(arr).max()) if arr.size else 0.0
             if peak > 1.0:
                 arr = arr / peak  # avoid clipping in the preview; exports are not normalised
+            if arr.shape[1] == 0:
+                arr = np.zeros((arr.shape[0], 1), dtype=np.float32)
             save_audio(path, arr, sample_rate, bit_depth=16, overwrite=True)
             self._player.setSource(QUrl.fromLocalFile(str(path)))
-            self._player.setPosition(int(self._offset_s * 1000))
             self._player.play()
         self._t0 = time.monotonic()
         self.playing = True
@@ -107,7 +110,7 @@ class AudioPlayer(QObject):
         if not self.playing:
             return self._offset_s
         if self._player is not None and self._player.position() > 0:
-            return self._player.position() / 1000.0
+            return self._offset_s + self._player.position() / 1000.0
         return self._offset_s + (time.monotonic() - self._t0)
 
     def _on_timer_tick(self) -> None:
