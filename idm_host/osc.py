@@ -193,6 +193,8 @@ class _Job:
     source: "Audio | Path"
     reply: _Reply
     cancel: threading.Event = field(default_factory=threading.Event)
+    #: Seconds the engine itself spent before hits existed (load + transcription + kit).
+    engine_s: float = 0.0
 
 
 @dataclass
@@ -200,6 +202,7 @@ class _Result:
     transcription: Transcription
     kit: Kit | None
     out_dir: Path | None
+    engine_s: float = 0.0
 
 
 class _ArgError(Exception):
@@ -709,6 +712,12 @@ class OscServer:
                            f"{self._keep_results}); analyse the audio first")
         return res
 
+    def engine_time_s(self, id_: int) -> float | None:
+        """Seconds the engine spent on job ``id_`` before its hits existed (for latency measures)."""
+        with self._lock:
+            res = self._results.get(id_)
+        return None if res is None else res.engine_s
+
     def _on_export_midi(self, msg, reply: _Reply) -> None:
         from .midi import write_midi
 
@@ -824,10 +833,12 @@ class OscServer:
 
         progress = self._progress_fn(job)
         stage = Stage(progress)
+        t0 = time.perf_counter()
         if self._analyze_fn is not None:
             audio = job.source if isinstance(job.source, Audio) else load_audio(job.source, sample_rate=None)
             analysis = self._analyze_fn(audio, stage.sub(0.0, 0.8))
             tr, kit = analysis.transcription, analysis.kit
+            job.engine_s = time.perf_counter() - t0
             self._send_hits(job, tr)
             blocks: Iterable = [(0, analysis.stems.audio, analysis.stems.residual)]
             classes, rate, channels = analysis.stems.classes, analysis.stems.sample_rate, analysis.stems.residual.shape[0]
@@ -835,9 +846,11 @@ class OscServer:
         else:
             sep = self._get_separator()
             progress(0.0, "loading audio")
+            t0 = time.perf_counter()  # the model may just have loaded: not part of this job's engine time
             if hasattr(sep, "prepare"):
                 audio = sep.load(job.source)
                 audio, _enc, tr, kit = sep.prepare(audio, progress=stage.sub(0.0, 0.4))
+                job.engine_s = time.perf_counter() - t0
                 self._send_hits(job, tr)
                 blocks_progress = stage.sub(0.4, 0.95)
                 blocks = sep.iter_blocks(audio, tr, kit, progress=blocks_progress)
@@ -845,6 +858,7 @@ class OscServer:
             else:
                 analysis = sep.analyze(job.source, progress=stage.sub(0.0, 0.8))
                 tr, kit = analysis.transcription, analysis.kit
+                job.engine_s = time.perf_counter() - t0
                 self._send_hits(job, tr)
                 blocks = [(0, analysis.stems.audio, analysis.stems.residual)]
                 classes, rate, channels = analysis.stems.classes, analysis.stems.sample_rate, analysis.stems.residual.shape[0]
@@ -852,7 +866,7 @@ class OscServer:
         job_dir = self._write_outputs(job, tr, kit, blocks if self.write_stems else None, classes, rate,
                                       channels, blocks_progress)
         with self._lock:
-            self._results[job.id] = _Result(tr, kit, job_dir)
+            self._results[job.id] = _Result(tr, kit, job_dir, job.engine_s)
             while len(self._results) > self._keep_results:
                 self._results.popitem(last=False)
         if self.write_stems:
