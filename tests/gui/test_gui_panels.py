@@ -146,3 +146,41 @@ def test_drag_out_data_are_real_files(qtbot, session_model, tmp_path):
     grid.stem_provider = lambda c: document.write_temp_stem(s, c, tmp_path)
     wav = grid.stem_drag_mime("SD").urls()[0].toLocalFile()
     np.testing.assert_allclose(load_audio(wav, sample_rate=None).samples, s.stems.stem("SD"), atol=1e-4)
+
+
+def test_transport_tempo_edit_is_undoable_and_moves_the_grid(qtbot, session_model):
+    from gui.views.transport import TransportBar
+
+    bar = TransportBar(session_model, lambda: None)
+    qtbot.addWidget(bar)
+    assert bar.bpm.value() == pytest.approx(session_model.tempo[0])
+    bar.bpm.setValue(100.0)
+    bar.downbeat.setValue(0.25)
+    assert session_model.tempo == (100.0, 0.25)
+    assert session_model.session.tempo.estimated is False
+    session_model.undo()
+    session_model.undo()
+    assert bar.bpm.value() == pytest.approx(session_model.tempo[0]) and session_model.tempo[1] == 0.0
+    errors = []
+    session_model.error_occurred.connect(errors.append)
+    bar.bpm.setValue(10.0)  # clamped by the spin box to its 20 BPM minimum: valid
+    assert session_model.tempo[0] == 20.0 and not errors
+
+
+def test_waveform_peaks_match_a_brute_force_reference():
+    from gui.views.waveform import Peaks
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(44100 * 3 + 123).astype(np.float32)
+    peaks = Peaks(x, 44100)
+    for start_s, pps, width in ((0.0, 100.0, 300), (1.234, 5000.0, 700), (2.9, 20.0, 50)):
+        xs, mn, mx = peaks.columns(start_s, pps, width)
+        for col, lo, hi in zip(xs[::17], mn[::17], mx[::17]):
+            block = peaks.levels[0][0]
+            for b, m, _ in peaks.levels:  # the level columns() picks
+                if b <= 44100 / pps:
+                    block = b
+            a = int(np.floor((start_s + col / pps) * 44100 / block)) * block
+            e = max(int(np.floor((start_s + (col + 1) / pps) * 44100 / block)) * block, a + block)
+            seg = x[a:min(e, len(x))]
+            assert lo == seg.min() and hi == seg.max()
