@@ -21,7 +21,10 @@ request                                         reply
 ``/idm/export/midi i:id s:path s:drum_map``     ``/idm/midi i:id s:path`` (optional 4th ``i:overwrite``)
 ``/idm/midi/notes i:id s:drum_map``             ``/idm/midi/note i:note i:velocity f:time_s`` per
                                                 note, then ``/idm/midi/end i:id i:count``
-``/idm/render i:id s:kit s:fx s:out_dir``       ``/idm/render/done i:id s:out_dir``
+``/idm/render i:id s:kit s:fx s:out_dir``       ``/idm/render/done i:id s:out_dir``: the hits of
+                                                analysis ``id`` re-rendered with a kit preset ("" keeps
+                                                the extracted kit) and effect chains, ``fx`` =
+                                                ``"KD=tight-kick,master=master-glue"`` or ""
 ==============================================  ===================================================
 
 An analysis replies ``/idm/progress i:id f:fraction s:stage`` while it works, then
@@ -195,6 +198,10 @@ class _Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     #: Seconds the engine itself spent before hits existed (load + transcription + kit).
     engine_s: float = 0.0
+    #: Work other than an analysis (a render), run by the worker instead of :meth:`OscServer._run`.
+    action: Callable[["_Job"], None] | None = None
+    #: The id replies carry (a render replies under the id of the analysis it renders).
+    reply_id: int = 0
 
 
 @dataclass
@@ -203,6 +210,10 @@ class _Result:
     kit: Kit | None
     out_dir: Path | None
     engine_s: float = 0.0
+    #: For /idm/render: the analysis's track gains, model name, and the audio's shape and source.
+    track_gains: Any = None
+    model: str = ""
+    audio_info: tuple = ()  # (source path or None, sample_rate, channels, n_frames)
 
 
 class _ArgError(Exception):
@@ -231,6 +242,23 @@ def _args(msg, spec: str, usage: str) -> list[Any]:
 
 
 _TYPE_NAMES = {"i": "an int32 (i)", "f": "a float (f)", "s": "a string (s)", "b": "a blob (b)"}
+
+
+def _parse_fx(text: str) -> dict[str, str | None]:
+    """``"KD=tight-kick,SD=fat-snare,master=glue"`` (or one preset name, for the master) -> a dict;
+    ``none`` removes a chain."""
+    out: dict[str, str | None] = {}
+    text = text.strip()
+    if not text:
+        return out
+    if "=" not in text:
+        return {"master": None if text == "none" else text}
+    for item in text.split(","):
+        cls, sep, preset = item.strip().partition("=")
+        if not sep or not cls or not preset:
+            raise OscError(f"render fx {item!r}: expected CLASS=PRESET, e.g. KD=tight-kick,SD=fat-snare")
+        out[cls] = None if preset == "none" else preset
+    return out
 
 
 def _safe_name(text: str) -> str:
@@ -749,31 +777,71 @@ class OscServer:
     def _on_render(self, msg, reply: _Reply) -> None:
         id_, kit, fx, out_dir = _args(msg, "isss", "i:id s:kit s:fx s:out_dir")
         res = self._result(id_)
-        try:
-            from . import render as render_mod  # built by the render issue
-        except ImportError:
-            raise OscError("rendering is not available in this idm-host build (idm_host.render is missing)") from None
-        fn = getattr(render_mod, "render_to_dir", None)
-        if fn is None:
-            raise OscError("rendering is not available: idm_host.render has no render_to_dir()")
         out = Path(out_dir).expanduser()
         if not out.is_absolute():
             raise _ArgError(f"/idm/render needs an absolute out_dir, got {out_dir!r}")
-        fn(res.transcription, kit=kit or None, fx=fx or None, out_dir=out, source_kit=res.kit)
-        self._send(reply, "/idm/render/done", id_, str(out))
+        if res.kit is None or not res.audio_info:
+            raise OscError(f"id {id_}: this analysis has no kit to render with")
+        fx_map = _parse_fx(fx)
+        # check presets now, so a typo is answered at once rather than after queueing
+        from .presets import load_kit
+
+        kit_preset = load_kit(kit) if kit else None
+        from .fx import validate_effects
+
+        for preset in fx_map.values():
+            if preset is not None:
+                validate_effects(preset)
+
+        def action(job: _Job) -> None:
+            self._render(job, res, kit_preset, fx_map, out)
+
+        render_id = self._new_id()
+        self._submit(_Job(render_id, f"render-{id_}", Path(out), reply, action=action), announce_id=id_)
+
+    def _render(self, job: _Job, res: _Result, kit_preset, fx_map: dict[str, str | None], out: Path) -> None:
+        from .render import export_stems, render
+        from .session import Compound, Session, SetEffects
+        from .types import Stems
+
+        source, rate, channels, n_frames = res.audio_info
+        silent = np.broadcast_to(np.zeros((1, 1), np.float32), (channels, n_frames))  # no memory
+        audio = Audio(silent, rate, source)
+        classes = res.transcription.classes
+        stems = Stems(classes, np.broadcast_to(np.zeros((1, 1, 1), np.float32), (len(classes), channels, 1)),
+                      silent[:, :1], rate)
+        analysis = Analysis(res.transcription, res.kit, stems, np.asarray(res.track_gains), np.zeros(6, np.float32),
+                            res.model, audio)
+        session = Session.from_analysis(analysis, source=source, keep_stems=False)
+        cmds = []
+        if kit_preset is not None:
+            from .presets import kit_command
+
+            cmds.append(kit_command(session, kit_preset))
+        for cls, preset in fx_map.items():
+            if cls != "master" and cls not in session.classes:
+                raise OscError(f"render: unknown class {cls!r} in fx; use one of {', '.join(session.classes)}")
+            cmds.append(SetEffects(cls, preset))
+        if cmds:
+            session.apply(Compound(cmds, "osc render"))
+        progress = self._progress_fn(job)
+        result = render(session, progress=progress)
+        export_stems(result, out)
+        self._send(job.reply, "/idm/render/done", job.reply_id, str(out))
 
     # -------------------------------------------------------------------------------- jobs
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: _Job, announce_id: int | None = None) -> None:
+        job.reply_id = job.id if announce_id is None else announce_id
         with self._lock:
             if job.id in self._jobs:
-                raise OscError(f"id {job.id}: an analysis with this id is already running; pick a new id")
+                raise OscError(f"id {job.reply_id}: a job with this id is already running; pick a new id")
             self._jobs[job.id] = job
             if self._queue.full():
                 self._jobs.pop(job.id, None)
-                raise OscError(f"id {job.id}: the server is busy ({self._queue.maxsize} analyses queued); "
+                raise OscError(f"id {job.reply_id}: the server is busy ({self._queue.maxsize} jobs queued); "
                                "try again when one is done")
             # announced before the worker can see the job, so "queued" is always the first progress
-            self._send(job.reply, "/idm/progress", job.id, 0.0, "queued")
+            self._send(job.reply, "/idm/progress", job.reply_id, 0.0, "queued")
             self._queue.put_nowait(job)  # only this method puts jobs, under the lock: never full here
 
     def _worker(self) -> None:
@@ -782,17 +850,17 @@ class OscServer:
             if job is None:
                 break
             try:
-                self._run(job)
+                (job.action or self._run)(job)
                 with self._lock:
                     self.stats["jobs_done"] += 1
             except Cancelled:
-                self._error(job.reply, job.id, "cancelled")
+                self._error(job.reply, job.reply_id, "cancelled")
                 with self._lock:
                     self.stats["jobs_failed"] += 1
             except Exception as exc:
                 if not isinstance(exc, IdmError):
                     log.exception("analysis %d failed", job.id)
-                self._error(job.reply, job.id, f"analysis failed: {exc}")
+                self._error(job.reply, job.reply_id, f"{'render' if job.action else 'analysis'} failed: {exc}")
                 with self._lock:
                     self.stats["jobs_failed"] += 1
             finally:
@@ -823,7 +891,7 @@ class OscServer:
             now = time.monotonic()
             if stage != state["stage"] or now - state["t"] >= 0.05 or fraction >= 1.0:
                 state["t"], state["stage"] = now, stage
-                self._send(job.reply, "/idm/progress", job.id, float(min(max(fraction, 0.0), 1.0)), stage or "")
+                self._send(job.reply, "/idm/progress", job.reply_id, float(min(max(fraction, 0.0), 1.0)), stage or "")
 
         return progress
 
@@ -838,6 +906,7 @@ class OscServer:
             audio = job.source if isinstance(job.source, Audio) else load_audio(job.source, sample_rate=None)
             analysis = self._analyze_fn(audio, stage.sub(0.0, 0.8))
             tr, kit = analysis.transcription, analysis.kit
+            gains, model, audio = analysis.track_gains, analysis.model, analysis.audio
             job.engine_s = time.perf_counter() - t0
             self._send_hits(job, tr)
             blocks: Iterable = [(0, analysis.stems.audio, analysis.stems.residual)]
@@ -849,7 +918,8 @@ class OscServer:
             t0 = time.perf_counter()  # the model may just have loaded: not part of this job's engine time
             if hasattr(sep, "prepare"):
                 audio = sep.load(job.source)
-                audio, _enc, tr, kit = sep.prepare(audio, progress=stage.sub(0.0, 0.4))
+                audio, enc, tr, kit = sep.prepare(audio, progress=stage.sub(0.0, 0.4))
+                gains, model = enc.track_gains, getattr(sep, "model_name", "")
                 job.engine_s = time.perf_counter() - t0
                 self._send_hits(job, tr)
                 blocks_progress = stage.sub(0.4, 0.95)
@@ -858,6 +928,7 @@ class OscServer:
             else:
                 analysis = sep.analyze(job.source, progress=stage.sub(0.0, 0.8))
                 tr, kit = analysis.transcription, analysis.kit
+                gains, model, audio = analysis.track_gains, analysis.model, analysis.audio
                 job.engine_s = time.perf_counter() - t0
                 self._send_hits(job, tr)
                 blocks = [(0, analysis.stems.audio, analysis.stems.residual)]
@@ -866,7 +937,9 @@ class OscServer:
         job_dir = self._write_outputs(job, tr, kit, blocks if self.write_stems else None, classes, rate,
                                       channels, blocks_progress)
         with self._lock:
-            self._results[job.id] = _Result(tr, kit, job_dir, job.engine_s)
+            source = job.source if isinstance(job.source, Path) else None
+            self._results[job.id] = _Result(tr, kit, job_dir, job.engine_s, gains, model,
+                                            (source, audio.sample_rate, audio.channels, audio.n_frames))
             while len(self._results) > self._keep_results:
                 self._results.popitem(last=False)
         if self.write_stems:

@@ -210,3 +210,30 @@ def test_construction_errors():
             OscServer(analyze=click_analyze, port=busy.udp_address[1]).start()
     finally:
         busy.stop()
+
+
+def test_render_with_kit_and_fx(server, udp, tmp_path):
+    stream_audio(udp, 21, click_audio([0.1, 0.6], length_s=1.0, negative=[0.35]))
+    udp.wait_for("/idm/done")
+    out = tmp_path / "render"
+    udp.send("/idm/render", 21, "synth-electro", "KD=tight-kick,master=master-glue", str(out))
+    done = udp.wait_for("/idm/render/done", timeout_s=60)[0]
+    assert done.params == [21, str(out)]
+    kd = load_audio(out / "KD.wav", sample_rate=None).samples.mean(0)
+    sd = load_audio(out / "SD.wav", sample_rate=None).samples.mean(0)
+    mix = load_audio(out / "mix.wav", sample_rate=None).samples
+    assert np.abs(kd[: int(0.09 * SR)]).max() < 1e-3 < np.abs(kd[int(0.1 * SR): int(0.2 * SR)]).max()
+    assert np.abs(sd[: int(0.34 * SR)]).max() < 1e-3 < np.abs(sd[int(0.35 * SR): int(0.45 * SR)]).max()
+    assert np.abs(mix).max() > 1e-3
+    # bad presets are answered at once; an existing folder is never overwritten
+    udp.send("/idm/render", 21, "no-such-kit", "", str(tmp_path / "r2"))
+    udp.wait_for("/idm/error", where=lambda m: "no-such-kit" in m.params[1])
+    udp.send("/idm/render", 21, "", "KD=no-such-fx", str(tmp_path / "r3"))
+    udp.wait_for("/idm/error", where=lambda m: "no-such-fx" in m.params[1])
+    udp.send("/idm/render", 21, "", "XX=tight-kick", str(tmp_path / "r4"))
+    udp.wait_for("/idm/error", where=lambda m: "unknown class 'XX'" in m.params[1])
+    before = (out / "KD.wav").stat().st_mtime_ns
+    udp.send("/idm/render", 21, "", "", str(out))
+    udp.wait_for("/idm/error", where=lambda m: m.params[0] == 21 and "already exists" in m.params[1])
+    assert (out / "KD.wav").stat().st_mtime_ns == before
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()
