@@ -3,7 +3,7 @@
 Mouse:
     click an empty spot        add a hit there (snapped to the grid; hold Alt for no snap)
     click a hit                select it (Ctrl toggles, Shift adds to the selection)
-    drag a hit                 move the selection in time (snapped; Alt: free)
+    drag a hit                 move the selection in time (snapped; Alt: free), or into another lane
     Shift+drag / drag the top  change the selection's velocity
     drag on an empty spot      rubber-band select (Ctrl/Shift: add to the selection)
     right-click a hit          delete it (or the selection it belongs to)
@@ -435,12 +435,20 @@ class OnsetGridView(QWidget):
             if not m.any():
                 continue
             t, v = hits.times[m], hits.velocities[m]
+            lane = symbol
             if d.get("mode") == "move":
                 t = np.clip(t + d.get("delta_s", 0.0), 0.0, self.model.duration_s)
+                lane = d.get("to_class") or symbol
             elif d.get("mode") == "velocity":
                 v = np.clip(v + d.get("delta_v", 0.0), MIN_VELOCITY, 1.0)
-            out[symbol] = (t, v)
+            if lane in out:
+                out[lane] = (np.concatenate([out[lane][0], t]), np.concatenate([out[lane][1], v]))
+            else:
+                out[lane] = (t, v)
         return out
+
+    def _selection_classes(self) -> set[str]:
+        return {c for c in self.classes if np.isin(self.model.hits(c).ids, self.selected, assume_unique=True).any()}
 
     # ------------------------------------------------------------------ mouse
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
@@ -512,9 +520,15 @@ class OnsetGridView(QWidget):
             d["rect"] = rect
             self._rubber_select(rect, d["base"])
         elif d["mode"] == "move":
-            _, _, t0, _ = d["anchor"]
+            anchor_class, _, t0, _ = d["anchor"]
             new_t = self.snap_time(t0 + (pos.x() - self._press_pos.x()) / self.axis.px_per_s, event.modifiers())
             d["delta_s"] = new_t - t0
+            # dragging into another lane moves the hits to that class (when they all share one lane)
+            lane = self.lane_at(min(max(pos.y(), RULER_H), self.height() - 1))
+            target = self.classes[lane] if lane is not None else anchor_class
+            if "one_lane" not in d:
+                d["one_lane"] = self._selection_classes() == {anchor_class}
+            d["to_class"] = target if (target != anchor_class and d["one_lane"]) else None
         elif d["mode"] == "velocity":
             d["delta_v"] = -(pos.y() - self._press_pos.y()) / max((self.lane_height() - 5) * (1 - MIN_BAR_FRACTION), 1.0)
         self.update()
@@ -538,8 +552,8 @@ class OnsetGridView(QWidget):
                 self.set_selection(ids)
                 self.hit_auditioned.emit(symbol, velocity)
             self.set_cursor(t)
-        elif mode == "move" and abs(d["delta_s"]) > 1e-9:
-            self.model.move_hits(self.selected.tolist(), d["delta_s"])
+        elif mode == "move" and (abs(d["delta_s"]) > 1e-9 or d.get("to_class")):
+            self.model.move_hits(self.selected.tolist(), d["delta_s"], to_class=d.get("to_class"))
         elif mode == "velocity" and abs(d["delta_v"]) > 1e-4:
             self._apply_velocity_delta(d["delta_v"])
         elif mode in ("pending-move", "pending-velocity"):

@@ -192,3 +192,15 @@ def test_clicking_a_lane_name_selects_its_hits(qtbot, grid, session_model):
     y = int(grid.lane_rect(grid.classes.index("KD")).center().y())
     qtbot.mouseClick(grid, L, Qt.KeyboardModifier.ShiftModifier, QPoint(20, y))
     assert grid.selected_count() == len(session_model.hits("SD")) + len(session_model.hits("KD"))
+
+
+def test_dragging_a_hit_into_another_lane_changes_its_class(qtbot, grid, session_model):
+    hit = session_model.session.hits["SD"][0]
+    a = grid.point_of("SD", hit.time_s, hit.velocity)
+    b = QPointF(grid.x_of(hit.time_s + 0.25), grid.lane_rect(grid.classes.index("TT_LMT")).center().y())
+    drag(qtbot, grid, a, b)
+    cls, moved = session_model.session.hit(hit.id)
+    assert cls == "TT_LMT" and moved.time_s == pytest.approx(hit.time_s + 0.25)
+    assert len(session_model.session.hits["SD"]) == 3
+    session_model.undo()
+    assert session_model.session.hit(hit.id)[0] == "SD"
