@@ -90,7 +90,8 @@ def run() -> list[dict]:
     grid.select_all()
     sel = _median_ms(paint_image, 40)
     rows.append(dict(name="grid redraw, whole view, all 5,000 hits selected", value=sel, unit="ms",
-                     target=f"<= {REDRAW_TARGET_MS:g} ms", ok=sel <= REDRAW_TARGET_MS, note="selection outlines too"))
+                     target=f"<= {REDRAW_TARGET_MS:g} ms", ok=sel <= REDRAW_TARGET_MS,
+                     note="selected hits drawn in a light fill"))
     grid.clear_selection()
     axis.set_view(300.0, 10.0)
     zoomed = _median_ms(paint_image, 40)
@@ -129,6 +130,7 @@ def run() -> list[dict]:
                      target=f"<= {EDIT_TARGET_MS:g} ms", ok=move <= EDIT_TARGET_MS, note=""))
 
     grid.clear_selection()
+    n_before = len(model.session.hits["TT_HMT"])
     t_click = []
     for k in range(20):
         x = int(round(grid.x_of(301.0 + k * 0.4 + 0.05)))
@@ -140,7 +142,7 @@ def run() -> list[dict]:
     click = statistics.median(t_click)
     rows.append(dict(name="mouse click adds a hit -> repainted", value=click, unit="ms",
                      target=f"<= {EDIT_TARGET_MS:g} ms", ok=click <= EDIT_TARGET_MS,
-                     note=f"{len(model.session.hits['TT_HMT'])} hits added by real mouse events"))
+                     note=f"{len(model.session.hits['TT_HMT']) - n_before} hits added by real mouse events"))
     grid.close()
     model.close()
     return rows
