@@ -48,7 +48,7 @@ class ExportDialog(QDialog):
             self.drum_map.addItem("General MIDI (gm)", "gm")
         i = self.drum_map.findData("gm")
         self.drum_map.setCurrentIndex(max(i, 0))
-        self.kit = QCheckBox("Kit one-shots (kit/<class>.wav)")
+        self.kit = QCheckBox("Kit one-shots (kit/<class>.<format>)")
         self.overwrite = QCheckBox("Replace existing files")
 
         where = QHBoxLayout()
@@ -83,6 +83,9 @@ class ExportDialog(QDialog):
         lay.addWidget(self.overwrite)
         lay.addWidget(buttons)
         browse.clicked.connect(self._on_browse_clicked)
+        self.stems.toggled.connect(self.by_class.setEnabled)
+        self.stems.toggled.connect(self.by_group.setEnabled)
+        self.midi.toggled.connect(self.drum_map.setEnabled)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
 
