@@ -14,8 +14,8 @@ from typing import Union
 
 import numpy as np
 
-from .errors import AudioError
-from .fsutil import make_temp
+from .errors import AudioError, IdmError
+from .fsutil import atomic_file
 from .types import Audio
 
 log = logging.getLogger(__name__)
@@ -246,21 +246,12 @@ def save_audio(
     arr = np.asarray(samples, dtype=np.float32)
     if arr.ndim == 1:
         arr = arr[None, :]
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp(p, f".{fmt}.part")
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_file(p, overwrite=overwrite, suffix=f".{fmt}.part") as fh:
             with AudioFile(fh, "w", float(sample_rate), arr.shape[0], format=fmt, bit_depth=bit_depth) as f:
                 f.write(np.ascontiguousarray(arr))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except Exception as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, AudioError):
-            raise
+    except IdmError as exc:
+        raise AudioError(str(exc)) from exc
+    except Exception as exc:  # pedalboard's encoder errors
         raise AudioError(f"{p}: cannot write audio ({exc})") from exc
     return p

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator, Union
 
 from .errors import IdmError
 
@@ -25,8 +26,12 @@ def make_temp(path: Path, suffix: str = ".part") -> str:
     return tmp
 
 
-def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+@contextmanager
+def atomic_file(path: PathLike, *, overwrite: bool = False, suffix: str = ".part") -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` at once.
+
+    On any error the temporary file is removed and ``path`` is left as it was. OS errors become
+    :class:`IdmError` naming the file.
 
     Raises:
         IdmError: ``path`` exists and ``overwrite`` is false, or the write failed.
@@ -35,10 +40,10 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) 
     if p.exists() and not overwrite:
         raise IdmError(f"{p}: already exists; choose another name or allow overwriting")
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp(p)
+    tmp = make_temp(p, suffix)
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -50,7 +55,13 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) 
         if isinstance(exc, OSError):
             raise IdmError(f"{p}: cannot write ({exc.strerror or exc})") from exc
         raise
-    return p
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path, overwrite=overwrite) as f:
+        f.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
