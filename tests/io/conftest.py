@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -25,13 +27,16 @@ def jack_server():
     name = f"idmtest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER", "JACK_NO_AUDIO_RESERVATION")}
     os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1", JACK_NO_AUDIO_RESERVATION="1")
+    # jackd's output goes to a file: under load the dummy driver logs xruns, and an unread pipe
+    # fills up and blocks jackd (no MIDI is delivered any more)
+    log = tempfile.NamedTemporaryFile(prefix="jackd-", suffix=".log", delete=False)
     proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "44100", "-p", "1024"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     lsp = shutil.which("jack_lsp")
     deadline = time.monotonic() + 15
     while True:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = Path(log.name).read_text(errors="replace")
             pytest.fail(f"jackd exited ({proc.returncode}): {out[-500:]}")
         ok = lsp is not None and subprocess.run([lsp], capture_output=True, timeout=5).returncode == 0
         if ok:
@@ -49,6 +54,8 @@ def jack_server():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
+        os.unlink(log.name)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
