@@ -535,6 +535,7 @@ def send_midi(
     progress=None,
     clock=None,
     sleep=None,
+    settle_s: float = 0.1,
 ) -> int:
     """Send a transcription (or a ``.mid`` file's notes) to a MIDI output port.
 
@@ -547,6 +548,9 @@ def send_midi(
         backend: mido backend name, e.g. ``"mido.backends.rtmidi/UNIX_JACK"``.
         progress: ``progress(fraction, message)``; raising :class:`~idm_host.errors.Cancelled` from it
             stops playback (all sounding notes are released).
+        settle_s: for a port opened here, how long to wait after opening (so the connection exists
+            before the first note) and before closing (so the backend delivers what is queued: JACK
+            sends in its next process cycle).
 
     Returns:
         The number of messages sent.
@@ -565,6 +569,8 @@ def send_midi(
     sleep = sleep or time.sleep
     owned = port is None or isinstance(port, str)
     out = open_midi_output(port, backend=backend) if owned else port
+    if owned and settle_s > 0:
+        time.sleep(settle_s)
     sounding: set[tuple[int, int]] = set()
     sent = 0
     try:
@@ -596,5 +602,7 @@ def send_midi(
         raise MidiError(f"sending MIDI failed after {sent} messages ({exc})") from exc
     finally:
         if owned:
+            if settle_s > 0:
+                time.sleep(settle_s)
             out.close()
     return sent
