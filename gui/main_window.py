@@ -359,10 +359,8 @@ class MainWindow(QMainWindow):
                          self.model.mixture, separators=self.separators)
 
     def _on_reseparated(self, stems: Any) -> None:
-        s = self.model.session
-        if s is not None:
-            s.stems = stems  # the session has no command for new stems: they are derived data, not undoable
-            self.statusBar().showMessage("Stems updated from your edited hits", 6000)
+        if self.model.set_stems(stems, label="re-separate"):
+            self.statusBar().showMessage("Stems updated from your edited hits (Undo restores the old ones)", 6000)
 
     # ------------------------------------------------------------------ playback
     def toggle_play(self) -> None:

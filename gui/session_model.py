@@ -17,9 +17,9 @@ from PyQt6.QtGui import QAction, QKeySequence
 from idm_host.errors import IdmError
 from idm_host.session import (
     MASTER, RESIDUAL, AddHits, Change, Command, Compound, DeleteHits, MoveHits, Quantize, ReplaceSample,
-    RevertSample, Session, SetEffects, SetKitParams, SetMixer, SetTempo, SetVelocity,
+    RevertSample, Session, SetEffects, SetKitParams, SetMixer, SetStems, SetTempo, SetVelocity,
 )
-from idm_host.types import Audio
+from idm_host.types import Audio, Stems
 
 from .views.waveform import Peaks
 
@@ -54,6 +54,7 @@ class SessionModel(QObject):
         mixer_changed(str): a strip changed (a class, ``"master"`` or ``"residual"``).
         tempo_changed(): BPM or downbeat changed.
         source_changed(): the source audio was relinked or reloaded.
+        stems_changed(): the separated stems were replaced (re-separation, or its undo/redo).
         modified_changed(bool): the document differs from its saved state (or not any more).
         error_occurred(str): an intent was refused; the message says why (nothing changed).
         edited(): after any change (for re-render scheduling).
@@ -65,6 +66,7 @@ class SessionModel(QObject):
     mixer_changed = pyqtSignal(str)
     tempo_changed = pyqtSignal()
     source_changed = pyqtSignal()
+    stems_changed = pyqtSignal()
     modified_changed = pyqtSignal(bool)
     error_occurred = pyqtSignal(str)
     edited = pyqtSignal()
@@ -132,13 +134,8 @@ class SessionModel(QObject):
 
     @property
     def modified(self) -> bool:
-        """Edits not saved yet. A fresh analysis with no edits counts as unmodified (it can be redone)."""
-        s = self.session
-        if s is None:
-            return False
-        if s.path is None:
-            return s.can_undo
-        return s.modified
+        """Unsaved edits: :attr:`Session.modified` (a fresh analysis or a just saved/loaded session is not)."""
+        return self.session is not None and self.session.modified
 
     def hits(self, symbol: str) -> LaneHits:
         """The hits of ``symbol`` as arrays (cached until the lane changes)."""
@@ -190,6 +187,8 @@ class SessionModel(QObject):
                 self.mixer_changed.emit(c)
         if "tempo" in change.parts:
             self.tempo_changed.emit()
+        if "stems" in change.parts:
+            self.stems_changed.emit()
         if "source" in change.parts:
             self.source_changed.emit()
         self.edited.emit()
@@ -268,6 +267,15 @@ class SessionModel(QObject):
         """Use the audio file ``path`` as ``symbol``'s one-shot (a bad file changes nothing)."""
         try:
             cmd = ReplaceSample(symbol, path)
+        except IdmError as exc:
+            self.error_occurred.emit(str(exc))
+            return False
+        return self.apply(cmd) is not None
+
+    def set_stems(self, stems: Stems | None, *, label: str = "re-separate") -> bool:
+        """Replace the separated stems as one undo step (e.g. the result of a re-separation)."""
+        try:
+            cmd = SetStems(stems, label=label)
         except IdmError as exc:
             self.error_occurred.emit(str(exc))
             return False

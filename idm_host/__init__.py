@@ -33,7 +33,7 @@ _LAZY = {
     "write_midi": "midi", "read_midi": "midi", "midi_bytes": "midi",
     "DrumMap": "drum_maps", "load_drum_map": "drum_maps", "list_drum_maps": "drum_maps",
     "send_midi": "midi", "list_midi_outputs": "midi", "open_midi_output": "midi",
-    "OscServer": "osc",
+    "OscServer": "osc", "OscClient": "osc",
     # engine
     "Separator": "engine", "write_separation": "export", "pull_model": "models",
     # session and tempo
@@ -41,7 +41,7 @@ _LAZY = {
     "Change": "session", "AddHits": "session", "DeleteHits": "session", "MoveHits": "session",
     "SetVelocity": "session", "Quantize": "session", "ReplaceSample": "session",
     "RevertSample": "session", "SetKitParams": "session", "SetMixer": "session",
-    "SetEffects": "session", "SetTempo": "session", "Compound": "session",
+    "SetEffects": "session", "SetTempo": "session", "SetStems": "session", "Compound": "session",
     "Tempo": "tempo", "estimate_tempo": "tempo", "quantize": "tempo", "snap": "tempo",
     # rendering, effects, presets, kits
     "Render": "render", "render_session": "render", "export_stems": "render",

@@ -39,6 +39,13 @@ silence. Memory is bounded per stream (``max_stream_s``), for all streams togeth
 (``max_total_mb``), by the number of streams (``max_streams``) and queued jobs; a stream idle for
 ``stream_timeout_s`` (a client that vanished) is dropped.
 
+Clients and results: :attr:`OscServer.clients` lists the clients the server knows (a TCP client
+while its connection is open, a UDP client until it has been silent for ``client_timeout_s``), each
+an immutable :class:`OscClient` (address, protocol, last seen, jobs). An ``on_result`` callback
+(given to the constructor or added with :meth:`OscServer.add_result_listener`) is called on the
+worker thread after every analysis job, with the job id, the :class:`~idm_host.types.Analysis` or
+the :class:`~idm_host.errors.IdmError` it failed with, and the client that asked.
+
 Example:
     >>> from idm_host.osc import OscServer                                   # doctest: +SKIP
     >>> with OscServer(port=9000, tcp_port=9001) as server:                  # doctest: +SKIP
@@ -58,8 +65,8 @@ import struct
 import tempfile
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -84,7 +91,73 @@ MAX_CHANNELS = 8
 #: Error replies per second to one peer; more are dropped (and counted) so garbage cannot flood it.
 ERRORS_PER_S = 200
 
+#: A UDP client silent for this long (s) leaves :attr:`OscServer.clients` (UDP has no connections).
+CLIENT_TIMEOUT_S = 60.0
+#: Clients remembered at once; beyond this the longest-silent UDP client is forgotten.
+MAX_CLIENTS = 256
+#: Job ids remembered per client.
+MAX_CLIENT_JOBS = 64
+
 AnalyzeFn = Callable[[Audio, Callable[[float, str], None]], Analysis]
+
+
+@dataclass(frozen=True)
+class OscClient:
+    """A client the server has heard from (a read-only snapshot; see :attr:`OscServer.clients`).
+
+    Attributes:
+        address: the client's ``(host, port)``: where its packets come from (replies may go
+            elsewhere with ``reply_port``).
+        protocol: ``"udp"`` or ``"tcp"``.
+        first_seen: when its first packet (or TCP connection) arrived, as ``time.time()`` (s).
+        last_seen: when its latest packet arrived, as ``time.time()`` (s).
+        messages: OSC messages received from it.
+        jobs: ids of the analyses and renders it asked for (the ids its replies carry), oldest
+            first; the last :data:`MAX_CLIENT_JOBS`.
+        active_jobs: those of ``jobs`` queued or running now.
+    """
+
+    address: tuple[str, int]
+    protocol: str
+    first_seen: float
+    last_seen: float
+    messages: int = 0
+    jobs: tuple[int, ...] = ()
+    active_jobs: tuple[int, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``"udp:127.0.0.1:50000"``: protocol, host and port."""
+        return f"{self.protocol}:{self.address[0]}:{self.address[1]}"
+
+
+#: ``on_result(job_id, analysis_or_error, client)``: see :meth:`OscServer.add_result_listener`.
+ResultFn = Callable[[int, "Analysis | IdmError", OscClient], None]
+
+
+class _ClientRecord:
+    """The mutable bookkeeping behind one :class:`OscClient` (guarded by the server's lock)."""
+
+    def __init__(self, protocol: str, address: tuple[str, int]):
+        self.protocol = protocol
+        self.address = (str(address[0]), int(address[1]))
+        self.first_seen = self.last_seen = time.time()
+        self.last_seen_mono = time.monotonic()
+        self.messages = 0
+        self.jobs: deque[int] = deque(maxlen=MAX_CLIENT_JOBS)
+        self.active: dict[int, int] = {}  # internal job id -> the id its replies carry
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.protocol,) + self.address
+
+    def touch(self) -> None:
+        self.last_seen = time.time()
+        self.last_seen_mono = time.monotonic()
+
+    def snapshot(self) -> OscClient:
+        return OscClient(self.address, self.protocol, self.first_seen, self.last_seen, self.messages,
+                         tuple(self.jobs), tuple(sorted(set(self.active.values()))))
 
 
 # ------------------------------------------------------------------------------------------ replies
@@ -113,6 +186,8 @@ class _Reply:
     """Where replies to one request go."""
 
     peer: str = "?"
+    #: The client that sent the request: ``(protocol, host, port)`` of its packets' source.
+    client_key: tuple[str, str, int] | None = None
 
     def send(self, data: bytes) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
@@ -143,6 +218,7 @@ class _TcpReply(_Reply):
         self._lock = threading.Lock()
         self._alive = True
         self.peer = f"tcp:{address[0]}:{address[1]}"
+        self.client_key = ("tcp", str(address[0]), int(address[1]))
         #: With a server-wide reply port, replies to this connection's requests go there instead.
         self.redirect = redirect
 
@@ -202,6 +278,8 @@ class _Job:
     action: Callable[["_Job"], None] | None = None
     #: The id replies carry (a render replies under the id of the analysis it renders).
     reply_id: int = 0
+    #: The client that asked (kept even after a TCP client disconnects, for the result listeners).
+    client: "_ClientRecord | None" = None
 
 
 @dataclass
@@ -380,6 +458,8 @@ class OscServer:
         max_queued_jobs: analyses waiting at once; more are refused as busy.
         write_stems: write stem WAVs (``/idm/stems``); MIDI is always written.
         drum_map: the map of the ``/idm/midi`` file written after each analysis.
+        on_result: a first result listener, see :meth:`add_result_listener`.
+        client_timeout_s: a UDP client silent for this long leaves :attr:`clients`.
     """
 
     def __init__(
@@ -404,6 +484,8 @@ class OscServer:
         udp_rcvbuf: int = UDP_RCVBUF,
         tcp_max_frame: int = TCP_MAX_FRAME,
         keep_results: int = 16,
+        on_result: ResultFn | None = None,
+        client_timeout_s: float = CLIENT_TIMEOUT_S,
     ):
         if separator is not None and analyze is not None:
             raise OscError("give either a separator or an analyze function, not both")
@@ -415,6 +497,10 @@ class OscServer:
         if not (max_stream_s > 0 and max_total_mb > 0 and max_streams >= 1 and stream_timeout_s > 0
                 and max_queued_jobs >= 1):
             raise OscError("stream limits must be positive")
+        if not (isinstance(client_timeout_s, (int, float)) and client_timeout_s > 0):
+            raise OscError(f"client_timeout_s {client_timeout_s!r} is invalid; give a positive number of seconds")
+        if on_result is not None and not callable(on_result):
+            raise OscError(f"on_result must be callable, got {type(on_result).__name__}")
         self._separator_spec = separator
         self._separator = None
         self._analyze_fn = analyze
@@ -434,6 +520,9 @@ class OscServer:
         self.udp_rcvbuf = int(udp_rcvbuf)
         self.tcp_max_frame = int(tcp_max_frame)
         self._keep_results = int(keep_results)
+        self.client_timeout_s = float(client_timeout_s)
+        self._clients: dict[tuple[str, str, int], _ClientRecord] = {}
+        self._result_listeners: list[ResultFn] = [on_result] if on_result is not None else []
 
         self._lock = threading.RLock()
         self._streams: dict[int, _Stream] = {}
@@ -491,6 +580,41 @@ class OscServer:
     def tcp_address(self) -> tuple[str, int] | None:
         return self._tcp.server_address[:2] if self._tcp else None  # type: ignore[return-value]
 
+    @property
+    def clients(self) -> tuple[OscClient, ...]:
+        """The clients the server knows now, oldest first: every TCP client with an open connection
+        and every UDP client heard from within ``client_timeout_s``. Immutable snapshots."""
+        with self._lock:
+            return tuple(r.snapshot() for r in sorted(self._clients.values(), key=lambda r: r.first_seen))
+
+    def add_result_listener(self, callback: ResultFn) -> Callable[[], None]:
+        """Call ``callback(job_id, result, client)`` after every analysis job; returns a remover.
+
+        ``result`` is the :class:`~idm_host.types.Analysis` (its ``extra["out_dir"]`` names the
+        job's output folder, the one ``/idm/stems`` and ``/idm/midi`` point into; its ``stems`` are ``None`` when
+        the server streamed them to that folder instead of holding them in memory, i.e. with a
+        ``Separator`` rather than an ``analyze`` function) or the :class:`~idm_host.errors.IdmError`
+        the job failed with (:class:`~idm_host.errors.Cancelled` when cancelled). ``client`` is the
+        :class:`OscClient` that asked. Listeners run on the server's worker thread after the
+        client's replies were sent; an exception in one is logged and the server goes on.
+
+        Raises:
+            OscError: ``callback`` is not callable.
+        """
+        if not callable(callback):
+            raise OscError(f"a result listener must be callable, got {type(callback).__name__}")
+        with self._lock:
+            self._result_listeners.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                try:
+                    self._result_listeners.remove(callback)
+                except ValueError:
+                    pass
+
+        return remove
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving: running jobs are cancelled, open streams dropped, sockets closed."""
         if self._stopping.is_set():
@@ -531,8 +655,25 @@ class OscServer:
     # -------------------------------------------------------------------------------- plumbing
     def _udp_reply(self, sock: socket.socket, address: tuple[str, int]) -> _Reply:
         if self.reply_port is not None:
-            return _UdpReply(sock, (self.reply_host or address[0], self.reply_port))
-        return _UdpReply(sock, address)
+            reply = _UdpReply(sock, (self.reply_host or address[0], self.reply_port))
+        else:
+            reply = _UdpReply(sock, address)
+        reply.client_key = ("udp", str(address[0]), int(address[1]))
+        return reply
+
+    def _client(self, reply: _Reply) -> _ClientRecord | None:
+        """The record of the client behind ``reply`` (made on first contact); call under the lock."""
+        key = reply.client_key
+        if key is None:
+            return None
+        rec = self._clients.get(key)
+        if rec is None:
+            if len(self._clients) >= MAX_CLIENTS:
+                udp = [r for r in self._clients.values() if r.protocol == "udp"]
+                if udp:
+                    del self._clients[min(udp, key=lambda r: r.last_seen_mono).key]
+            rec = self._clients[key] = _ClientRecord(key[0], (key[1], key[2]))
+        return rec
 
     def _tcp_redirect(self, address: tuple[str, int]) -> _Reply | None:
         if self.reply_port is None or self._udp is None:
@@ -544,11 +685,14 @@ class OscServer:
             if len(self._connections) >= self.max_connections or self._stopping.is_set():
                 return False
             self._connections.add(reply)
+            self._client(reply)
             return True
 
     def _remove_connection(self, reply: _TcpReply) -> None:
         with self._lock:
             self._connections.discard(reply)
+            if reply.client_key is not None:
+                self._clients.pop(reply.client_key, None)
             dropped = [s for s in self._streams.values() if s.reply is reply]
             for s in dropped:
                 del self._streams[s.id]
@@ -588,6 +732,9 @@ class OscServer:
 
         with self._lock:
             self.stats["packets"] += 1
+            client = self._client(reply)
+            if client is not None:
+                client.touch()
         try:
             packet = OscPacket(bytes(data))
             messages = [m.message for m in packet.messages]
@@ -597,6 +744,8 @@ class OscServer:
         for msg in messages:
             with self._lock:
                 self.stats["messages"] += 1
+                if client is not None:
+                    client.messages += 1
             try:
                 self._handle_message(msg, reply)
             except _ArgError as exc:
@@ -840,6 +989,10 @@ class OscServer:
                 self._jobs.pop(job.id, None)
                 raise OscError(f"id {job.reply_id}: the server is busy ({self._queue.maxsize} jobs queued); "
                                "try again when one is done")
+            job.client = self._client(job.reply)
+            if job.client is not None:
+                job.client.jobs.append(job.reply_id)
+                job.client.active[job.id] = job.reply_id
             # announced before the worker can see the job, so "queued" is always the first progress
             self._send(job.reply, "/idm/progress", job.reply_id, 0.0, "queued")
             self._queue.put_nowait(job)  # only this method puts jobs, under the lock: never full here
@@ -849,23 +1002,46 @@ class OscServer:
             job = self._queue.get()
             if job is None:
                 break
+            outcome: Any = None
             try:
-                (job.action or self._run)(job)
+                outcome = (job.action or self._run)(job)
                 with self._lock:
                     self.stats["jobs_done"] += 1
-            except Cancelled:
+            except Cancelled as exc:
+                outcome = exc
                 self._error(job.reply, job.reply_id, "cancelled")
                 with self._lock:
                     self.stats["jobs_failed"] += 1
             except Exception as exc:
                 if not isinstance(exc, IdmError):
                     log.exception("analysis %d failed", job.id)
+                    wrapped = OscError(f"analysis failed: {type(exc).__name__}: {exc}")
+                    wrapped.__cause__ = exc
+                    outcome = wrapped
+                else:
+                    outcome = exc
                 self._error(job.reply, job.reply_id, f"{'render' if job.action else 'analysis'} failed: {exc}")
                 with self._lock:
                     self.stats["jobs_failed"] += 1
             finally:
                 with self._lock:
                     self._jobs.pop(job.id, None)
+                    if job.client is not None:
+                        job.client.active.pop(job.id, None)
+            if job.action is None:
+                self._publish(job, outcome)
+
+    def _publish(self, job: _Job, outcome: "Analysis | IdmError") -> None:
+        """Tell the result listeners how analysis ``job`` ended (on the worker thread)."""
+        with self._lock:
+            listeners = list(self._result_listeners)
+            client = (job.client.snapshot() if job.client is not None
+                      else OscClient(("?", 0), "?", time.time(), time.time()))
+        for cb in listeners:
+            try:
+                cb(job.reply_id, outcome, client)
+            except Exception:  # a listener's bug must not stop the server
+                log.exception("OSC result listener %r failed for job %d", cb, job.id)
 
     def _get_separator(self):
         if self._separator is None:
@@ -895,13 +1071,14 @@ class OscServer:
 
         return progress
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: _Job) -> Analysis:
         from .audio import load_audio
         from .progress import Stage
 
         progress = self._progress_fn(job)
         stage = Stage(progress)
         t0 = time.perf_counter()
+        analysis: Analysis | None = None
         if self._analyze_fn is not None:
             audio = job.source if isinstance(job.source, Audio) else load_audio(job.source, sample_rate=None)
             analysis = self._analyze_fn(audio, stage.sub(0.0, 0.8))
@@ -920,6 +1097,9 @@ class OscServer:
                 audio = sep.load(job.source)
                 audio, enc, tr, kit = sep.prepare(audio, progress=stage.sub(0.0, 0.4))
                 gains, model = enc.track_gains, getattr(sep, "model_name", "")
+                # the stems go to disk block by block, never all in memory: the result has none
+                analysis = Analysis(tr, kit, None, gains, getattr(enc, "kit_embedding", None), model,  # type: ignore[arg-type]
+                                    audio)
                 job.engine_s = time.perf_counter() - t0
                 self._send_hits(job, tr)
                 blocks_progress = stage.sub(0.4, 0.95)
@@ -947,6 +1127,7 @@ class OscServer:
         self._send(job.reply, "/idm/midi", job.id, str(job_dir / "transcription.mid"))
         stage(1.0, "done")
         self._send(job.reply, "/idm/done", job.id)
+        return replace(analysis, extra={**analysis.extra, "out_dir": job_dir})
 
     def _send_hits(self, job: _Job, tr: Transcription) -> None:
         hits = sorted((h.time_s, c, h.velocity) for c in tr.classes for h in tr.hits[c])
@@ -1004,6 +1185,10 @@ class OscServer:
                 stale = [s for s in self._streams.values() if now - s.last_seen > self.stream_timeout_s]
                 for s in stale:
                     del self._streams[s.id]
+                gone = [k for k, r in self._clients.items() if r.protocol == "udp" and not r.active
+                        and now - r.last_seen_mono > self.client_timeout_s]
+                for k in gone:
+                    del self._clients[k]
             for s in stale:
                 self._error(s.reply, s.id, f"stream {s.id}: no data for {self.stream_timeout_s:g} s "
                                            f"(after {s.next_seq} chunks); the stream was dropped")

@@ -4,7 +4,12 @@ A :class:`Session` is made from an :class:`~idm_host.types.Analysis` (or loaded 
 ``NAME.idmsession/`` folder). Every edit is a small command object passed to :meth:`Session.apply`;
 :meth:`Session.undo` and :meth:`Session.redo` restore the exact state before and after it. Observers
 registered with :meth:`Session.subscribe` receive a :class:`Change` naming what changed (the part:
-``"hits"``, ``"kit"``, ``"mixer"``, ``"tempo"`` or ``"source"``, and the classes).
+``"hits"``, ``"kit"``, ``"mixer"``, ``"tempo"``, ``"stems"`` or ``"source"``, and the classes).
+
+:attr:`Session.modified` follows one rule: a session straight from :meth:`Session.from_analysis`,
+just loaded or just saved is not modified; any applied, undone or redone command makes it modified,
+except that undoing or redoing back to the exact snapshot last saved (or loaded, or analysed) makes
+it unmodified again. :meth:`Session.relink` also marks it modified (until the next save).
 
 State is immutable: :attr:`Session.hits` maps class symbols to tuples of frozen :class:`SessionHit`,
 :attr:`Session.kit` to :class:`KitSlot`, :attr:`Session.mixer` to :class:`ChannelStrip`. Each hit has
@@ -232,20 +237,42 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class SessionState:
-    """One immutable snapshot of everything undo covers."""
+    """One immutable snapshot of everything undo covers (``stems``: the separated stems, or ``None``).
+
+    Snapshots compare equal when their content is equal; stems are compared within the 24-bit
+    precision a save keeps.
+    """
 
     hits: Mapping[str, tuple[SessionHit, ...]]
     kit: Mapping[str, KitSlot]
     mixer: Mapping[str, ChannelStrip]
     tempo: Tempo
+    stems: Stems | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SessionState):
             return NotImplemented
         return (dict(self.hits) == dict(other.hits) and dict(self.kit) == dict(other.kit)
-                and dict(self.mixer) == dict(other.mixer) and self.tempo == other.tempo)
+                and dict(self.mixer) == dict(other.mixer) and self.tempo == other.tempo
+                and _same_stems(self.stems, other.stems))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _same_stems(a: Stems | None, b: Stems | None) -> bool:
+    """Equal stems, within the 24-bit precision they are saved at (so a save/load round trip is equal)."""
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    if (tuple(a.classes) != tuple(b.classes) or a.sample_rate != b.sample_rate
+            or a.audio.shape != b.audio.shape or a.residual.shape != b.residual.shape):
+        return False
+    for x, y in ((a.audio, b.audio), (a.residual, b.residual)):
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        if not np.allclose(x, y, rtol=0.0, atol=2.0 ** -22 * max(1.0, 2 * peak)):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -253,7 +280,7 @@ class Change:
     """What an edit, undo or redo changed; passed to observers.
 
     Attributes:
-        parts: subset of ``{"hits", "kit", "mixer", "tempo", "source"}``.
+        parts: subset of ``{"hits", "kit", "mixer", "tempo", "stems", "source"}``.
         classes: the class symbols (or ``"master"``/``"residual"``) affected.
         label: the command's label (for undo menus).
         kind: ``"apply"``, ``"undo"``, ``"redo"`` or ``"relink"``.
@@ -626,6 +653,53 @@ class SetTempo(Command):
         return replace(state, tempo=new), Change(frozenset({"tempo"}), frozenset(), self.label)
 
 
+class SetStems(Command):
+    """Replace the separated stems (e.g. after re-separating with edited hits); ``None`` drops them.
+
+    The stems must have the session's classes (in order) and sample rate, ``audio`` float32
+    ``(classes, channels, frames)`` and ``residual`` ``(channels, frames)``, all finite. Their arrays
+    become read-only (they are part of the undo history); the old stems stay in the history, so
+    :meth:`Session.undo` restores them exactly. A later save writes the new stems.
+
+    Example:
+        >>> session.apply(SetStems(separator.separate(mix, session.transcription())))  # doctest: +SKIP
+    """
+
+    label = "replace stems"
+
+    def __init__(self, stems: Stems | None, *, label: str | None = None):
+        if stems is not None and not isinstance(stems, Stems):
+            raise SessionError(f"SetStems needs a Stems object or None, got {type(stems).__name__}")
+        self.stems = stems
+        if label is not None:
+            self.label = label
+
+    def run(self, session, state):
+        st = self.stems
+        if st is not None:
+            if tuple(st.classes) != tuple(session.classes):
+                raise SessionError(f"the stems are for classes {list(st.classes)}, the session has "
+                                   f"{list(session.classes)}; separate with the session's model")
+            if int(st.sample_rate) != session.sample_rate:
+                raise SessionError(f"the stems are at {st.sample_rate} Hz, the session at {session.sample_rate} Hz; "
+                                   "separate at the session rate")
+            audio, residual = st.audio, st.residual
+            if not (isinstance(audio, np.ndarray) and isinstance(residual, np.ndarray) and audio.ndim == 3
+                    and residual.ndim == 2 and audio.shape[0] == len(st.classes)
+                    and audio.shape[1:] == residual.shape):
+                raise SessionError(f"stems of shape {getattr(audio, 'shape', None)} with a residual of shape "
+                                   f"{getattr(residual, 'shape', None)} do not fit; expected (classes, channels, "
+                                   "frames) and (channels, frames)")
+            if audio.dtype != np.float32 or residual.dtype != np.float32:
+                raise SessionError(f"stems must be float32, got {audio.dtype} and {residual.dtype}")
+            if not (np.isfinite(audio).all() and np.isfinite(residual).all()):
+                raise SessionError("the stems contain NaN or infinite samples; separate the audio again")
+            audio.setflags(write=False)
+            residual.setflags(write=False)
+        classes = frozenset(session.classes) | {RESIDUAL}
+        return replace(state, stems=st), Change(frozenset({"stems"}), classes, self.label)
+
+
 class Compound(Command):
     """Several commands applied in order as one undo step (e.g. paste = delete + add)."""
 
@@ -664,7 +738,8 @@ class Session:
         classes: class symbols in model order.
         sample_rate: the session rate (Hz).
         source: :class:`SourceInfo` of the analysed audio.
-        stems: the separated stems (with residual), or ``None`` when not kept.
+        stems: the separated stems (with residual), or ``None`` when not kept (read-only: change
+            them with :class:`SetStems`, which is undoable).
         model: the model name that made the analysis.
         path: the folder this session was loaded from or last saved to.
         source_problem: ``None``, or a sentence saying the source file is missing or changed.
@@ -676,13 +751,13 @@ class Session:
         self.classes = tuple(classes)
         self.sample_rate = int(sample_rate)
         self.source = source
-        self.stems = stems
         self.model = model
         self.path: Path | None = None
         self.source_problem: str | None = None
         self._extracted = {c: (_frozen_array(a), float(g)) for c, (a, g) in extracted.items()}
-        self._state = state
-        self._saved_state: SessionState | None = None
+        self._state = state if stems is None else replace(state, stems=stems)
+        #: The snapshot last analysed, loaded or saved: :attr:`modified` compares with it.
+        self._saved_state: SessionState | None = self._state
         self._undo: list[_Step] = []
         self._redo: list[_Step] = []
         self._observers: list[Observer] = []
@@ -739,10 +814,10 @@ class Session:
         mixer[RESIDUAL] = ChannelStrip(mute=True)
         if tempo is None:
             tempo = estimate_tempo(tr.hits, duration_s=tr.duration_s or analysis.audio.duration_s)
-        state = SessionState(MappingProxyType(hits), MappingProxyType(slots), MappingProxyType(mixer), tempo)
         stems = analysis.stems if keep_stems else None
+        state = SessionState(MappingProxyType(hits), MappingProxyType(slots), MappingProxyType(mixer), tempo, stems)
         return cls(classes=classes, sample_rate=kit.sample_rate, source=info, state=state, extracted=extracted,
-                   stems=stems, model=analysis.model, next_hit_id=next_id)
+                   model=analysis.model, next_hit_id=next_id)
 
     # ---------------------------------------------------------------- state access
     @property
@@ -802,8 +877,22 @@ class Session:
         return Kit(self.classes, arr, self.sample_rate, gains, 1.0)
 
     @property
+    def stems(self) -> Stems | None:
+        """The separated stems and residual, or ``None`` (change them with :class:`SetStems`)."""
+        return self._state.stems
+
+    @stems.setter
+    def stems(self, value: Any) -> None:
+        raise SessionError("session.stems cannot be assigned; apply SetStems(stems) so the change can be undone")
+
+    @property
     def modified(self) -> bool:
-        """True when the state differs from the last save/load (by identity of the snapshot)."""
+        """Whether there are unsaved changes.
+
+        False straight after :meth:`from_analysis`, :meth:`load` or :meth:`save`. Any applied,
+        undone or redone command makes it True, except that undo/redo back to the snapshot last
+        saved (or loaded, or analysed) makes it False again; :meth:`relink` makes it True.
+        """
         return self._state is not self._saved_state
 
     # ---------------------------------------------------------------- editing
@@ -1200,11 +1289,10 @@ class Session:
         except (KeyError, TypeError, ValueError, AttributeError, IdmError) as exc:
             raise SessionError(f"{jp}: corrupt or incomplete session file ({type(exc).__name__}: {exc}); "
                                "restore it from a backup") from exc
-        state = SessionState(MappingProxyType(hits), MappingProxyType(kit), MappingProxyType(mixer), tempo)
-        s = cls(classes=classes, sample_rate=sr, source=source, state=state, extracted=extracted, stems=stems,
+        state = SessionState(MappingProxyType(hits), MappingProxyType(kit), MappingProxyType(mixer), tempo, stems)
+        s = cls(classes=classes, sample_rate=sr, source=source, state=state, extracted=extracted,
                 model=str(doc.get("model", "")), next_hit_id=next_id)
         s.path = p
-        s._saved_state = state
         problem = s.check_source()
         if problem:
             log.warning("%s", problem)
@@ -1244,6 +1332,6 @@ def _write_json(path: Path, doc: dict) -> None:
 __all__ = [
     "Session", "SessionHit", "KitSlot", "ChannelStrip", "SourceInfo", "SessionState", "Change", "Command",
     "AddHits", "DeleteHits", "MoveHits", "SetVelocity", "Quantize", "ReplaceSample", "RevertSample",
-    "SetKitParams", "SetMixer", "SetEffects", "SetTempo", "Compound", "MASTER", "RESIDUAL",
+    "SetKitParams", "SetMixer", "SetEffects", "SetTempo", "SetStems", "Compound", "MASTER", "RESIDUAL",
     "SESSION_SCHEMA_VERSION", "VELOCITY_CURVES", "BLEND_MODES",
 ]

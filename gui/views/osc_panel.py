@@ -1,5 +1,6 @@
-"""The OSC bridge panel: start and stop :class:`idm_host.osc.OscServer`, choose its ports, watch its
-traffic; every analysis a client asks for also opens in the window as a session."""
+"""The OSC bridge panel: start and stop :class:`idm_host.osc.OscServer`, choose its ports, see its
+connected clients and traffic; every analysis a client asks for also opens in the window as a session
+(delivered by the server's result listener)."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,7 @@ from PyQt6.QtWidgets import (
 )
 
 from idm_host.errors import IdmError
-from idm_host.osc import DEFAULT_HOST, DEFAULT_PORT, OscServer
+from idm_host.osc import DEFAULT_HOST, DEFAULT_PORT, OscClient, OscServer
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,13 @@ class OscPanel(QWidget):
         analysis_received(object, str): an analysis a client asked for, and its source (path or
             ``"stream"``), delivered on the GUI thread.
         running_changed(bool)
+        clients_changed(): the list of connected clients changed.
     """
 
     analysis_received = pyqtSignal(object, str)
     running_changed = pyqtSignal(bool)
-    _analysed = pyqtSignal(object, str)  # from the server thread to the GUI thread
+    clients_changed = pyqtSignal()
+    _result = pyqtSignal(int, object, object)  # the server's result listener (worker thread) -> GUI thread
 
     def __init__(self, analyze: Callable[..., Any], parent: QWidget | None = None):
         super().__init__(parent)
@@ -57,6 +60,11 @@ class OscPanel(QWidget):
         self.status.setWordWrap(True)
         self.stats = QLabel("")
         self.stats.setStyleSheet("color:#8a909c;")
+        self.clients = QListWidget()
+        self.clients.setObjectName("OscClientList")
+        self.clients.setMaximumHeight(110)
+        self.clients.setToolTip("Clients heard from: TCP while connected, UDP until silent for a minute")
+        self._client_rows: list[str] = []
         self.log = QListWidget()
         form = QFormLayout()
         form.addRow("UDP port", self.port)
@@ -70,6 +78,8 @@ class OscPanel(QWidget):
         lay.addWidget(self.start_button)
         lay.addWidget(self.status)
         lay.addWidget(self.stats)
+        lay.addWidget(QLabel("Clients"))
+        lay.addWidget(self.clients)
         lay.addWidget(QLabel("Activity"))
         lay.addWidget(self.log, 1)
         hint = QLabel("Clients send <code>/idm/open s:path</code> or stream audio "
@@ -79,9 +89,9 @@ class OscPanel(QWidget):
         lay.addWidget(hint)
         self._timer = QTimer(self)
         self._timer.setInterval(500)
-        self._timer.timeout.connect(self._refresh_stats)
+        self._timer.timeout.connect(self._refresh)
         self.start_button.toggled.connect(self._on_start_toggled)
-        self._analysed.connect(self._on_analysed)
+        self._result.connect(self._on_result)
 
     # ------------------------------------------------------------------ server
     @property
@@ -93,8 +103,9 @@ class OscPanel(QWidget):
         if self.server is not None:
             return True
         try:
-            server = OscServer(analyze=self._analyze_and_publish, host=DEFAULT_HOST, port=self.port.value(),
-                               tcp_port=self.tcp_port.value() if self.use_tcp.isChecked() else None)
+            server = OscServer(analyze=self._analyze, host=DEFAULT_HOST, port=self.port.value(),
+                               tcp_port=self.tcp_port.value() if self.use_tcp.isChecked() else None,
+                               on_result=self._result.emit)
             server.start()
         except (IdmError, OSError) as exc:
             self.status.setText(f"could not start: {exc}")
@@ -119,6 +130,7 @@ class OscPanel(QWidget):
             return
         self._timer.stop()
         server.stop()
+        self._show_clients(())
         self.status.setText("stopped")
         self._log("stopped")
         self._set_button(False)
@@ -143,18 +155,18 @@ class OscPanel(QWidget):
             self.stop()
 
     # ------------------------------------------------------------------ traffic
-    def _analyze_and_publish(self, audio: Any, progress: Callable[[float, str], None]) -> Any:
-        """Runs on the server's worker thread."""
-        analysis = self._analyze(audio, progress)
-        source = str(audio.source) if getattr(audio, "source", None) else "stream"
-        self._analysed.emit(analysis, source)
-        return analysis
-
-    def _on_analysed(self, analysis: Any, source: str) -> None:
-        n = analysis.transcription.n_hits
-        self._log(f"analysed {source}: {n} hits")
+    def _on_result(self, job_id: int, result: Any, client: OscClient) -> None:
+        """An analysis job ended (the server's result listener, delivered on the GUI thread)."""
+        if self.server is None:
+            return  # stopped meanwhile: the result belongs to a server that is gone
+        if isinstance(result, IdmError):
+            self._log(f"job {job_id} from {client.name} failed: {result}")
+            return
+        source = str(result.audio.source) if getattr(result.audio, "source", None) else "stream"
+        self._log(f"analysed {source} for {client.name} (job {job_id}): {result.transcription.n_hits} hits")
+        self._refresh()
         if self.open_sessions.isChecked():
-            self.analysis_received.emit(analysis, source)
+            self.analysis_received.emit(result, source)
 
     def _log(self, text: str) -> None:
         self.log.addItem(f"{time.strftime('%H:%M:%S')}  {text}")
@@ -162,9 +174,30 @@ class OscPanel(QWidget):
             self.log.takeItem(0)
         self.log.scrollToBottom()
 
-    def _refresh_stats(self) -> None:
+    def _refresh(self) -> None:
         if self.server is None:
             return
+        self._show_clients(self.server.clients)
         s = self.server.stats
         self.stats.setText(f"{s.get('messages', 0)} messages, {s.get('jobs_done', 0)} analyses, "
                            f"{s.get('errors', 0)} errors")
+
+    def _show_clients(self, clients: tuple[OscClient, ...]) -> None:
+        now = time.time()
+        rows = []
+        for c in clients:
+            jobs = f", {len(c.active_jobs)} running" if c.active_jobs else ""
+            rows.append(f"{c.name}  ({len(c.jobs)} jobs{jobs}, seen {max(0.0, now - c.last_seen):.0f} s ago)")
+        if rows == self._client_rows:
+            return
+        changed = [r.split("  ")[0] for r in rows] != [r.split("  ")[0] for r in self._client_rows]
+        self._client_rows = rows
+        self.clients.clear()
+        self.clients.addItems(rows)
+        if changed:
+            self.clients_changed.emit()
+
+    @property
+    def client_names(self) -> list[str]:
+        """The clients listed now, as ``"udp:host:port"`` names."""
+        return [r.split("  ")[0] for r in self._client_rows]

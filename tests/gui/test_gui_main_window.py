@@ -159,14 +159,44 @@ def test_reseparate_follows_the_edited_hits(qtbot, window, demo_loop):
     s = w.model.session
     hh = [h.id for h in s.hits["HH_CHH"]]
     assert len(hh) > 5
+    old_stems = s.stems
     old = s.stems.stem("HH_CHH").copy()
     assert np.abs(old).max() > 1e-3
     w.model.delete_hits(hh)
-    with qtbot.waitSignal(w.runner.finished, timeout=ANALYSIS_TIMEOUT_MS):
+    with qtbot.waitSignal(w.model.stems_changed, timeout=ANALYSIS_TIMEOUT_MS):
         assert w.reseparate()
     new = s.stems.stem("HH_CHH")
     assert np.abs(new).max() < 1e-6  # no hits left: the stem is silent
     assert np.abs(s.stems.stem("KD")).max() > 1e-3
+    # re-separation is one undoable edit that marks the session modified
+    assert w.model.modified and "*" in w.windowTitle()
+    assert w.model.undo_action.isEnabled() and "re-separate" in w.model.undo_action.text()
+    new_stems = s.stems
+    with qtbot.waitSignal(w.model.stems_changed, timeout=1000):
+        w.model.undo_action.trigger()
+    assert s.stems is old_stems
+    np.testing.assert_array_equal(s.stems.stem("HH_CHH"), old)
+    assert len(s.hits["HH_CHH"]) == 0  # only the re-separation was undone
+    w.model.redo_action.trigger()
+    assert s.stems is new_stems
+    w.model.undo_action.trigger()
+    w.model.undo_action.trigger()  # and the deletion: back to the analysed session
+    assert [h.id for h in s.hits["HH_CHH"]] == hh and s.stems is old_stems
+    assert not w.model.modified and "*" not in w.windowTitle()
+
+
+def test_fresh_analysis_is_unmodified_until_edited(qtbot, window, demo_loop):
+    w = window
+    open_and_wait(qtbot, w, demo_loop)
+    assert not w.model.modified and not w.model.session.modified and "*" not in w.windowTitle()
+    with qtbot.waitSignal(w.model.modified_changed, timeout=1000) as sig:
+        w.model.set_mixer("KD", gain_db=-3.0)
+    assert sig.args == [True] and "*" in w.windowTitle()
+    with qtbot.waitSignal(w.model.modified_changed, timeout=1000) as sig:
+        w.model.undo()
+    assert sig.args == [False] and "*" not in w.windowTitle()
+    w.model.redo()
+    assert w.model.modified and "*" in w.windowTitle()
 
 
 def test_bad_file_shows_a_dialog_and_changes_nothing(qtbot, window, tmp_path):
