@@ -134,3 +134,11 @@ def test_bad_arguments(separator):
         separator.separate(np.zeros(SR, np.float32), sample_rate=SR, masking="ideal")
     with pytest.raises(IdmError, match="device"):
         Separator("default", device="tpu")
+
+
+def test_saturated_kit_embedding_snaps_to_its_kit(separator):
+    e = np.array([0.0, 0.0, 0.0, 0.995, 0.0, 0.005], np.float32)
+    np.testing.assert_array_equal(separator.synth_embedding(e), [0, 0, 0, 1, 0, 0])
+    mixed = np.array([0.5, 0.0, 0.0, 0.5, 0.0, 0.0], np.float32)
+    np.testing.assert_array_equal(separator.synth_embedding(mixed), mixed)
+    assert separator.one_shots(e) is separator.one_shots(np.eye(6, dtype=np.float32)[3])
