@@ -9,13 +9,14 @@ import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QPainter, QPaintEvent, QPen
 from PyQt6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QLayout, QPushButton,
-    QScrollArea, QSizePolicy, QVBoxLayout, QWidget,
+    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+    QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from idm_host.classes import class_info
 
 from .. import theme
+from .strip_row import StripRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
@@ -217,50 +218,26 @@ class KitTile(QFrame):
             event.ignore()
 
 
-class KitPanel(QWidget):
+class KitPanel(StripRow):
     """The kit tiles in a scrollable row. ``audition_requested(str)`` forwards the tiles' requests."""
 
     audition_requested = pyqtSignal(str)
 
     def __init__(self, model: "SessionModel", parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(model, spacing=6, parent=parent)
         self.setObjectName("KitPanel")
-        self.model = model
-        self.tiles: dict[str, KitTile] = {}
-        self._area = QScrollArea()
-        self._area.setWidgetResizable(True)
-        self._area.setFrameShape(QFrame.Shape.NoFrame)
-        self._inner = QWidget()
-        self._row = QHBoxLayout(self._inner)
-        self._row.setContentsMargins(4, 4, 4, 4)
-        self._row.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
-        self._row.setSpacing(6)
-        self._area.setWidget(self._inner)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self._area)
         model.session_changed.connect(self._on_model_session_changed)
-        model.kit_changed.connect(self._on_model_kit_changed)
+        model.kit_changed.connect(self.refresh)
         self._on_model_session_changed()
 
+    @property
+    def tiles(self) -> dict[str, "KitTile"]:
+        return self.widgets  # type: ignore[return-value]
+
+    def _make_tile(self, symbol: str) -> "KitTile":
+        tile = KitTile(self.model, symbol)
+        tile.audition_requested.connect(self.audition_requested)
+        return tile
+
     def _on_model_session_changed(self) -> None:
-        for tile in self.tiles.values():
-            self._row.removeWidget(tile)
-            tile.deleteLater()
-        self.tiles = {}
-        while self._row.count():
-            self._row.takeAt(0)
-        from .onset_grid import LANE_ORDER
-
-        known = {c: i for i, c in enumerate(LANE_ORDER)}
-        for symbol in sorted(self.model.classes, key=lambda c: (known.get(c, len(known)), c)):
-            tile = KitTile(self.model, symbol)
-            tile.audition_requested.connect(self.audition_requested)
-            self.tiles[symbol] = tile
-            self._row.addWidget(tile)
-        self._row.addStretch(1)
-
-    def _on_model_kit_changed(self, symbol: str) -> None:
-        tile = self.tiles.get(symbol)
-        if tile is not None:
-            tile.refresh()
+        self.rebuild(self.ordered_classes(), self._make_tile)

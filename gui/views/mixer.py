@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from PyQt6.QtCore import QSignalBlocker, Qt
 from PyQt6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QLayout,
+    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
     QListWidget, QMessageBox, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
 )
 
@@ -20,6 +20,7 @@ from idm_host.fx import BUILTIN_EFFECTS, resolve_chain
 from idm_host.presets import list_presets
 
 from .. import theme
+from .strip_row import StripRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
@@ -296,53 +297,25 @@ class MixerStrip(QFrame):
         dialog.deleteLater()
 
 
-class MixerPanel(QWidget):
+class MixerPanel(StripRow):
     """The strips side by side, following the session model."""
 
     def __init__(self, model: "SessionModel", parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(model, spacing=4, parent=parent)
         self.setObjectName("MixerPanel")
-        self.model = model
-        self.strips: dict[str, MixerStrip] = {}
-        self._area = QScrollArea()
-        self._area.setWidgetResizable(True)
-        self._area.setFrameShape(QFrame.Shape.NoFrame)
-        self._inner = QWidget()
-        self._row = QHBoxLayout(self._inner)
-        self._row.setContentsMargins(4, 4, 4, 4)
-        self._row.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
-        self._row.setSpacing(4)
-        self._area.setWidget(self._inner)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self._area)
         model.session_changed.connect(self._on_model_session_changed)
-        model.mixer_changed.connect(self._on_model_mixer_changed)
+        model.mixer_changed.connect(self.refresh)
         self._on_model_session_changed()
 
-    def _on_model_session_changed(self) -> None:
-        for w in self.strips.values():
-            self._row.removeWidget(w)
-            w.deleteLater()
-        self.strips = {}
-        while self._row.count():
-            self._row.takeAt(0)
-        from .onset_grid import LANE_ORDER
+    @property
+    def strips(self) -> dict[str, "MixerStrip"]:
+        return self.widgets  # type: ignore[return-value]
 
-        known = {c: i for i, c in enumerate(LANE_ORDER)}
-        order = sorted(self.model.classes, key=lambda c: (known.get(c, len(known)), c))
+    def _on_model_session_changed(self) -> None:
+        order = self.ordered_classes()
         if self.model.has_session:
             order += ["residual", "master"]
-        for strip in order:
-            w = MixerStrip(self.model, strip)
-            self.strips[strip] = w
-            self._row.addWidget(w)
-        self._row.addStretch(1)
-
-    def _on_model_mixer_changed(self, strip: str) -> None:
-        w = self.strips.get(strip)
-        if w is not None:
-            w.refresh()
+        self.rebuild(order, lambda strip: MixerStrip(self.model, strip))
 
 
 def chain_json(effects: Any) -> str:
