@@ -129,7 +129,14 @@ def list_models() -> list[ModelInfo]:
     out: list[ModelInfo] = []
     shipped = default_weights()
     if shipped is not None:
-        out.append(ModelInfo("default", shipped, None, IDM_CLASSES, 44100, "shipped with idm-host", True))
+        meta = {}
+        try:
+            meta = json.loads(_sidecar(shipped).read_text())
+        except (OSError, ValueError):
+            pass
+        out.append(ModelInfo("default", shipped, meta.get("sha256"), tuple(meta.get("classes", IDM_CLASSES)),
+                             int(meta.get("sample_rate", 44100)), meta.get("description", "shipped with idm-host"),
+                             True))
     seen = set()
     folder = cache_dir()
     if folder.is_dir():
