@@ -53,9 +53,8 @@ CHILD = textwrap.dedent("""
 def _consistent(path: Path) -> int:
     s = Session.load(path)
     n = int(round(s.tempo.bpm)) - 60
-    if n == 60:  # the original version (120 BPM estimate, extracted kit)
-        assert s.kit["SD"].origin == "extracted"
-        return 0
+    if n == 60 and s.kit["SD"].origin == "extracted":  # the original (120 BPM estimate, extracted kit);
+        return 0  # version 60 of the loop also has 120 BPM, but a replaced sample, checked below
     sd = s.kit["SD"].one_shot
     assert sd.size == 1000 + n and np.all(sd == np.float32(n / 1000.0)), f"kit sample from another version than {n}"
     assert s.hits["KD"][0].time_s == pytest.approx(n / 100.0) or any(
