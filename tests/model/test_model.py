@@ -56,8 +56,8 @@ def test_mel_filterbank_is_htk_triangles():
 
 
 def test_synth_shapes_and_joint_peak_normalisation(model):
-    """The TCN maps noise to one waveform per one-shot; after normalisation the loudest of the
-    item's one-shots peaks at 0.95 (one maximum over all of them, as the official model does)."""
+    """The TCN maps noise to one waveform per one-shot; one maximum over all of an item's one-shots
+    scales them to a 0.95 peak before the decay envelope (as the official model does)."""
     torch.manual_seed(1)
     noise = torch.randn(9, 4096)
     cond = model.conditioning(torch.softmax(torch.randn(1, 6), -1))[0]
@@ -68,7 +68,7 @@ def test_synth_shapes_and_joint_peak_normalisation(model):
     with torch.no_grad():
         shots = model.synthesize(torch.softmax(torch.randn(1, 6), -1))
     assert shots.shape == (1, 9, 44100)
-    assert float(shots.abs().max()) == pytest.approx(0.95, abs=1e-4)
+    assert 0.0 < float(shots.abs().max()) <= 0.95 + 1e-5  # 0.95 before the decay envelope
 
 
 def test_sequencer_places_one_shot_at_hop_multiples(model):
