@@ -61,3 +61,23 @@ def jack_server():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# Peers on the OSC test servers: each test module defines its own ``server`` fixture, which these
+# pick up.
+@pytest.fixture
+def udp(server):
+    from osckit import UdpPeer
+
+    peer = UdpPeer(server.udp_address)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def tcp(server):
+    from osckit import TcpPeer
+
+    peer = TcpPeer(server.tcp_address)
+    yield peer
+    peer.close()

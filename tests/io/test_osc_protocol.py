@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from osckit import SR, TcpPeer, UdpListener, UdpPeer, click_analyze, click_audio, stream_audio
+from osckit import SR, UdpListener, UdpPeer, click_analyze, click_audio, stream_audio
 
 from idm_host import __version__
 from idm_host.audio import load_audio, save_audio
@@ -20,20 +20,6 @@ def server(tmp_path):
     srv = OscServer(analyze=click_analyze, port=0, tcp_port=0, out_dir=tmp_path / "osc-out").start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def udp(server):
-    peer = UdpPeer(server.udp_address)
-    yield peer
-    peer.close()
-
-
-@pytest.fixture
-def tcp(server):
-    peer = TcpPeer(server.tcp_address)
-    yield peer
-    peer.close()
 
 
 def test_binds_loopback_by_default(server):

@@ -21,13 +21,6 @@ def server(tmp_path):
     srv.stop()
 
 
-@pytest.fixture
-def udp(server):
-    peer = UdpPeer(server.udp_address)
-    yield peer
-    peer.close()
-
-
 def errors(peer, id_=None):
     return [m.params[1] for m in peer.of("/idm/error") if id_ is None or m.params[0] == id_]
 
