@@ -142,13 +142,17 @@ def _check_param(effect: str, name: str, value: Any, spec: Param, where: str, ba
     if spec.kind == "path":
         if not isinstance(value, str) or not value:
             raise PresetError(f"{effect}.{name} must be a file path{where}; got {value!r}")
-        p = Path(value)
-        if not p.is_absolute() and base_dir is not None:
-            p = base_dir / p
+        p = _relative_to(value, base_dir)
         if not p.is_file():
             raise PresetError(f"{effect}.{name}: file {p} not found{where}; check the path")
         return str(p)
     raise PresetError(f"internal: unknown parameter kind {spec.kind}")  # pragma: no cover
+
+
+def _relative_to(path: str, base_dir: Path | None) -> Path:
+    """``path``, resolved against the preset file's folder when it is relative."""
+    p = Path(path)
+    return base_dir / p if not p.is_absolute() and base_dir is not None else p
 
 
 def _validate_entry(entry: Any, where: str, base_dir: Path | None) -> dict:
@@ -176,9 +180,7 @@ def _validate_entry(entry: Any, where: str, base_dir: Path | None) -> dict:
         path = entry.get("path")
         if not isinstance(path, str) or not path:
             raise PresetError(f"VST3 effect needs \"path\" to a .vst3 plugin{_where(where)}")
-        p = Path(path)
-        if not p.is_absolute() and base_dir is not None:
-            p = base_dir / p
+        p = _relative_to(path, base_dir)
         if not p.exists():
             raise PresetError(f"VST3 plugin {p} not found{_where(where)}; install it or fix the path")
         for k, v in params.items():
