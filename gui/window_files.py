@@ -1,0 +1,160 @@
+"""The window's document commands: open (audio or session), save, export, re-separate, the files
+dragged out of the window, and files dropped on it. A mixin of :class:`gui.main_window.MainWindow`,
+which provides ``model``, ``runner``, ``settings``, ``_run`` and the feedback methods."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QTimer
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import QDialog, QFileDialog, QMessageBox
+
+from idm_host.errors import IdmError
+
+from . import document
+from .dialogs.export import ExportDialog
+from .settings import push_recent_file, recent_files
+
+log = logging.getLogger(__name__)
+
+AUDIO_FILTER = "Audio files (*.wav *.flac *.mp3 *.ogg *.aif *.aiff);;All files (*)"
+
+
+class FileActions:
+    """Open, save, export, re-separate, drag out and drop (mixed into the main window)."""
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio", self._last_dir(), AUDIO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_session_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open session (.idmsession folder)", self._last_dir())
+        if path:
+            self.open_path(path)
+
+    def _last_dir(self) -> str:
+        items = recent_files(self.settings)
+        return str(Path(items[0]).parent) if items else str(Path.home())
+
+    def open_path(self, path: str | Path) -> bool:
+        """Analyse an audio file, or open a ``.idmsession`` folder, on the worker."""
+        if not self._maybe_save():
+            return False
+        p = Path(path)
+        if document.is_session_path(p):
+            return self._run(f"Opening {p.name}", document.open_session, self._show_opened, p)
+        return self._run(f"Analysing {p.name}", document.analyse_file, self._show_opened, p,
+                         separators=self.separators, model=self.model_name)
+
+    def _show_opened(self, opened: document.Opened) -> None:
+        self.player.stop()
+        self.model.set_session(opened.session, opened.mixture)
+        self.axis.set_duration(opened.session.duration_s)
+        push_recent_file(self.settings, opened.path)
+        self._fill_recent_menu()
+        problem = opened.session.source_problem
+        self.statusBar().showMessage(problem or f"Opened {opened.path.name}: {self.model.n_hits()} hits", 8000)
+
+    def save(self) -> bool:
+        s = self.model.session
+        if s is None:
+            return False
+        if s.path is None:
+            return self.save_as()
+        return self.save_to(s.path)
+
+    def save_as(self) -> bool:
+        s = self.model.session
+        if s is None:
+            return False
+        suggested = str(Path(s.source.path).with_suffix(".idmsession")) if s.source.path else "drums.idmsession"
+        path, _ = QFileDialog.getSaveFileName(self, "Save session as", suggested, "idm-host session (*.idmsession)")
+        return bool(path) and self.save_to(path, overwrite=True)
+
+    def save_to(self, path: str | Path, *, overwrite: bool = False) -> bool:
+        """Save the session (synchronously: saving is quick and must finish before closing)."""
+        s = self.model.session
+        if s is None:
+            return False
+        try:
+            out = document.save_session(s, path, overwrite=overwrite)
+        except IdmError as exc:
+            self._on_model_error(str(exc))
+            return False
+        self.model.mark_saved()
+        push_recent_file(self.settings, out)
+        self._fill_recent_menu()
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {out}", 5000)
+        return True
+
+    def _maybe_save(self) -> bool:
+        if not self.model.modified or not self.confirm_close:
+            return True
+        answer = QMessageBox.question(
+            self, "idm-studio", "The session has unsaved edits. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    # ------------------------------------------------------------------ export / re-separate
+    def export_dialog(self) -> None:
+        s = self.model.session
+        if s is None:
+            return
+        folder = Path(s.source.path).parent if s.source.path else Path.home()
+        name = Path(s.source.path).stem if s.source.path else "drums"
+        dialog = ExportDialog(folder, name, self, has_stems=s.stems is not None)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.export(dialog.options())
+        dialog.deleteLater()
+
+    def export(self, options: document.ExportOptions) -> bool:
+        s = self.model.session
+        if s is None:
+            return False
+        return self._run("Exporting", document.export, self._on_exported, s, options)
+
+    def _on_exported(self, paths: list[Path]) -> None:
+        self.last_export = paths
+        self.statusBar().showMessage(f"Exported {len(paths)} file(s) to {paths[0].parent if paths else ''}", 8000)
+
+    def reseparate(self) -> bool:
+        s = self.model.session
+        if s is None:
+            return False
+        return self._run("Re-separating with your edits", document.reseparate, self._on_reseparated, s,
+                         self.model.mixture, separators=self.separators)
+
+    def _on_reseparated(self, stems: Any) -> None:
+        if self.model.set_stems(stems, label="re-separate"):
+            self.statusBar().showMessage("Stems updated from your edited hits (Undo restores the old ones)", 6000)
+
+    # ------------------------------------------------------------------ drag out
+    # ------------------------------------------------------------------ drag out, drop in
+    def _midi_for_drag(self) -> Path:
+        s = self.model.session
+        if s is None:
+            raise IdmError("open a file first; there are no hits to drag")
+        return document.write_temp_midi(s, Path(self._tmp.name))
+
+    def _stem_for_drag(self, symbol: str) -> Path:
+        s = self.model.session
+        if s is None:
+            raise IdmError("open a file first; there are no stems to drag")
+        return document.write_temp_stem(s, symbol, Path(self._tmp.name))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda p=urls[0].toLocalFile(): self.open_path(p))
+
