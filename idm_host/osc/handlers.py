@@ -1,0 +1,234 @@
+"""The OSC bridge's address handlers: one method per request address (see :data:`HANDLERS`)."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import OscError
+from ..types import Analysis, Audio
+from .state import MAX_CHANNELS, SAMPLE_RATES, _Job, _Result, _Stream
+from .transport import _Reply, _UdpReply
+from .wire import _args, _ArgError
+
+
+def _parse_fx(text: str) -> dict[str, str | None]:
+    """``"KD=tight-kick,SD=fat-snare,master=glue"`` (or one preset name, for the master) -> a dict;
+    ``none`` removes a chain."""
+    out: dict[str, str | None] = {}
+    text = text.strip()
+    if not text:
+        return out
+    if "=" not in text:
+        return {"master": None if text == "none" else text}
+    for item in text.split(","):
+        cls, sep, preset = item.strip().partition("=")
+        if not sep or not cls or not preset:
+            raise OscError(f"render fx {item!r}: expected CLASS=PRESET, e.g. KD=tight-kick,SD=fat-snare")
+        out[cls] = None if preset == "none" else preset
+    return out
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60] or "audio"
+
+
+class AddressHandlers:
+    """The request handlers of :class:`~idm_host.osc.OscServer` (a mixin: state lives on the server)."""
+
+    # -------------------------------------------------------------------------------- handlers
+    def _on_ping(self, msg, reply: _Reply) -> None:
+        self._send(reply, "/idm/pong", __version__)
+
+    def _on_open(self, msg, reply: _Reply) -> None:
+        usage = "s:path or i:id s:path"
+        if len(msg.params) == 1:
+            (path_text,) = _args(msg, "s", usage)
+            id_ = self._new_id()
+        else:
+            id_, path_text = _args(msg, "is", usage)
+        path = Path(path_text).expanduser()
+        if not path.is_absolute():
+            raise _ArgError(f"/idm/open needs an absolute path; {path_text!r} is relative to nothing the client knows")
+        if not path.is_file():
+            raise OscError(f"{path}: file not found or not a file; check the path the server sees")
+        self._submit(_Job(id_, f"{_safe_name(path.stem)}-{id_}", path, reply))
+
+    def _on_begin(self, msg, reply: _Reply) -> None:
+        id_, rate, channels, frames = _args(msg, "iiii", "i:id i:sample_rate i:channels i:frames")
+        if not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+            raise OscError(f"stream {id_}: sample rate {rate} Hz is out of range {SAMPLE_RATES[0]}..{SAMPLE_RATES[1]}")
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise OscError(f"stream {id_}: {channels} channels is out of range 1..{MAX_CHANNELS}")
+        if frames <= 0:
+            raise OscError(f"stream {id_}: frames must be > 0 (got {frames})")
+        if frames > self.max_stream_s * rate:
+            raise OscError(f"stream {id_}: {frames / rate:.1f} s is longer than this server's limit of "
+                           f"{self.max_stream_s:.0f} s per stream (serve --max-stream-s); send a shorter section")
+        stream = _Stream(id_, rate, channels, frames, reply)
+        with self._lock:
+            if id_ in self._streams or id_ in self._jobs:
+                raise OscError(f"stream {id_}: this id is already in use; pick a new id")
+            if len(self._streams) >= self.max_streams:
+                raise OscError(f"stream {id_}: too many concurrent streams (limit {self.max_streams}); "
+                               "finish or cancel one first")
+            total = sum(s.n_bytes for s in self._streams.values()) + stream.n_bytes
+            if total > self.max_total_bytes:
+                raise OscError(f"stream {id_}: {stream.n_bytes / 2**20:.0f} MiB more would pass the server's "
+                               f"memory limit for streams ({self.max_total_bytes / 2**20:.0f} MiB); try again later")
+            self._streams[id_] = stream
+            self._results.pop(id_, None)
+
+    def _take_stream(self, id_: int) -> _Stream:
+        stream = self._streams.get(id_)
+        if stream is None:
+            raise OscError(f"stream {id_}: no such open stream; send /idm/audio/begin first")
+        return stream
+
+    def _abort(self, id_: int, reason: str) -> OscError:
+        with self._lock:
+            self._streams.pop(id_, None)
+        return OscError(f"stream {id_}: {reason}; the stream was aborted, send it again from /idm/audio/begin")
+
+    def _on_chunk(self, msg, reply: _Reply) -> None:
+        id_, seq, data = _args(msg, "iib", "i:id i:seq b:float32-le-interleaved")
+        with self._lock:
+            stream = self._take_stream(id_)
+            stream.last_seen = time.monotonic()
+            if seq != stream.next_seq:
+                what = "repeated or out-of-order" if seq < stream.next_seq else "missing"
+                raise self._abort(id_, f"{what} chunk: expected seq {stream.next_seq}, got {seq}")
+            if len(data) % (4 * stream.channels):
+                raise self._abort(id_, f"chunk {seq} holds {len(data)} bytes, not a whole number of "
+                                       f"{stream.channels}-channel float32 frames")
+            if len(stream.buf) + len(data) > stream.n_bytes:
+                raise self._abort(id_, f"chunk {seq} overruns the declared {stream.frames} frames")
+            stream.buf += data
+            stream.next_seq += 1
+
+    def _on_end(self, msg, reply: _Reply) -> None:
+        (id_,) = _args(msg, "i", "i:id")
+        with self._lock:
+            stream = self._take_stream(id_)
+            if len(stream.buf) != stream.n_bytes:
+                got = len(stream.buf) // (4 * stream.channels)
+                raise self._abort(id_, f"ended after {got} of {stream.frames} frames ({stream.next_seq} chunks)")
+            del self._streams[id_]
+        samples = np.frombuffer(bytes(stream.buf), dtype="<f4").reshape(stream.frames, stream.channels).T
+        if not np.isfinite(samples).all():
+            raise OscError(f"stream {id_}: the audio contains NaN or infinite samples; send float32 in -1..1")
+        audio = Audio(np.ascontiguousarray(samples, dtype=np.float32), stream.sample_rate)
+        self._submit(_Job(id_, f"stream-{id_}", audio, reply))
+
+    def _on_cancel(self, msg, reply: _Reply) -> None:
+        (id_,) = _args(msg, "i", "i:id")
+        with self._lock:
+            stream = self._streams.pop(id_, None)
+            job = self._jobs.get(id_)
+        if job is not None:
+            job.cancel.set()  # the worker replies when it stops
+        elif stream is not None:
+            self._error(reply, id_, f"stream {id_}: cancelled")
+        else:
+            raise OscError(f"id {id_}: nothing to cancel (no open stream or running job)")
+
+    def _result(self, id_: int) -> _Result:
+        with self._lock:
+            res = self._results.get(id_)
+        if res is None:
+            raise OscError(f"id {id_}: no finished analysis with this id (the server keeps the last "
+                           f"{self._keep_results}); analyse the audio first")
+        return res
+
+    def engine_time_s(self, id_: int) -> float | None:
+        """Seconds the engine spent on job ``id_`` before its hits existed (for latency measures)."""
+        with self._lock:
+            res = self._results.get(id_)
+        return None if res is None else res.engine_s
+
+    def _on_export_midi(self, msg, reply: _Reply) -> None:
+        from ..midi import write_midi
+
+        usage = "i:id s:path s:drum_map [i:overwrite]"
+        if len(msg.params) == 4:
+            id_, path_text, drum_map, overwrite = _args(msg, "issi", usage)
+        else:
+            id_, path_text, drum_map = _args(msg, "iss", usage)
+            overwrite = 0
+        res = self._result(id_)
+        path = Path(path_text).expanduser()
+        if not path.is_absolute():
+            raise _ArgError(f"/idm/export/midi needs an absolute path, got {path_text!r}")
+        write_midi(res.transcription, path, drum_map=drum_map or "gm", overwrite=bool(overwrite))
+        self._send(reply, "/idm/midi", id_, str(path))
+
+    def _on_midi_notes(self, msg, reply: _Reply) -> None:
+        from ..midi import note_events
+
+        id_, drum_map = _args(msg, "is", "i:id s:drum_map")
+        res = self._result(id_)
+        events = note_events(res.transcription, drum_map=drum_map or "gm")
+        for k, e in enumerate(events):
+            self._send(reply, "/idm/midi/note", e.note, e.velocity, float(e.time_s))
+            if isinstance(reply, _UdpReply) and k % 64 == 63:
+                time.sleep(0.0005)  # pace bursts so a client's receive buffer keeps up
+        self._send(reply, "/idm/midi/end", id_, len(events))
+
+    def _on_render(self, msg, reply: _Reply) -> None:
+        id_, kit, fx, out_dir = _args(msg, "isss", "i:id s:kit s:fx s:out_dir")
+        res = self._result(id_)
+        out = Path(out_dir).expanduser()
+        if not out.is_absolute():
+            raise _ArgError(f"/idm/render needs an absolute out_dir, got {out_dir!r}")
+        if res.kit is None or not res.audio_info:
+            raise OscError(f"id {id_}: this analysis has no kit to render with")
+        fx_map = _parse_fx(fx)
+        # check presets now, so a typo is answered at once rather than after queueing
+        from ..presets import load_kit
+
+        kit_preset = load_kit(kit) if kit else None
+        from ..fx import validate_effects
+
+        for preset in fx_map.values():
+            if preset is not None:
+                validate_effects(preset)
+
+        def action(job: _Job) -> None:
+            self._render(job, res, kit_preset, fx_map, out)
+
+        render_id = self._new_id()
+        self._submit(_Job(render_id, f"render-{id_}", Path(out), reply, action=action), announce_id=id_)
+
+    def _render(self, job: _Job, res: _Result, kit_preset, fx_map: dict[str, str | None], out: Path) -> None:
+        from ..render import export_stems, render
+        from ..session import Compound, Session, SetEffects
+        from ..types import Stems
+
+        source, rate, channels, n_frames = res.audio_info
+        silent = np.broadcast_to(np.zeros((1, 1), np.float32), (channels, n_frames))  # no memory
+        audio = Audio(silent, rate, source)
+        classes = res.transcription.classes
+        stems = Stems(classes, np.broadcast_to(np.zeros((1, 1, 1), np.float32), (len(classes), channels, 1)),
+                      silent[:, :1], rate)
+        analysis = Analysis(res.transcription, res.kit, stems, np.asarray(res.track_gains), np.zeros(6, np.float32),
+                            res.model, audio)
+        session = Session.from_analysis(analysis, source=source, keep_stems=False)
+        cmds = []
+        if kit_preset is not None:
+            from ..presets import kit_command
+
+            cmds.append(kit_command(session, kit_preset))
+        for cls, preset in fx_map.items():
+            if cls != "master" and cls not in session.classes:
+                raise OscError(f"render: unknown class {cls!r} in fx; use one of {', '.join(session.classes)}")
+            cmds.append(SetEffects(cls, preset))
+        if cmds:
+            session.apply(Compound(cmds, "osc render"))
+        progress = self._progress_fn(job)
+        result = render(session, progress=progress)
+        export_stems(result, out)
+        self._send(job.reply, "/idm/render/done", job.reply_id, str(out))
+

@@ -1,0 +1,395 @@
+"""The OSC bridge server: lifecycle, clients, dispatch."""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import IdmError, OscError
+from .handlers import AddressHandlers
+from .jobs import JobQueue
+from .state import (CLIENT_TIMEOUT_S, DEFAULT_HOST, DEFAULT_PORT, ERRORS_PER_S, MAX_CLIENTS, TCP_MAX_FRAME,
+                    UDP_RCVBUF, AnalyzeFn, OscClient, ResultFn, _ClientRecord, _Job, _Result, _Stream)
+from .transport import _Reply, _TcpReply, _TcpServer, _UdpReply, _UdpServer
+from .wire import _ArgError, build_message
+
+log = logging.getLogger("idm_host.osc")
+
+
+# ------------------------------------------------------------------------------------------ server
+class OscServer(AddressHandlers, JobQueue):
+    """The OSC bridge server.
+
+    Args:
+        separator: a :class:`~idm_host.engine.Separator`, a model name, a zero-argument factory that
+            returns one (called on the first job, so the server starts at once), or ``None`` for
+            ``Separator("default")``.
+        analyze: instead of a separator, a function ``analyze(audio, progress) -> Analysis``.
+        host: interface to bind (127.0.0.1: this machine only).
+        port: UDP port (0 picks a free one; see :attr:`udp_address`).
+        tcp_port: TCP port, or ``None`` for no TCP (0 picks a free one).
+        reply_port: send every reply (to UDP and TCP requests alike) to this UDP port, on
+            ``reply_host`` (default: the sender's host), instead of back to the sender.
+        out_dir: folder for stems and MIDI of each job (a new sub-folder per job).
+        max_stream_s: longest audio one stream may declare (s).
+        max_total_mb: memory all open streams may declare together (MiB).
+        max_streams: streams open at once.
+        stream_timeout_s: a stream with no packet for this long is dropped.
+        max_queued_jobs: analyses waiting at once; more are refused as busy.
+        write_stems: write stem WAVs (``/idm/stems``); MIDI is always written.
+        drum_map: the map of the ``/idm/midi`` file written after each analysis.
+        on_result: a first result listener, see :meth:`add_result_listener`.
+        client_timeout_s: a UDP client silent for this long leaves :attr:`clients`.
+    """
+
+    def __init__(
+        self,
+        separator: Any = None,
+        *,
+        analyze: AnalyzeFn | None = None,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        tcp_port: int | None = None,
+        reply_port: int | None = None,
+        reply_host: str | None = None,
+        out_dir: "str | os.PathLike | None" = None,
+        max_stream_s: float = 900.0,
+        max_total_mb: float = 1024.0,
+        max_streams: int = 4,
+        stream_timeout_s: float = 30.0,
+        max_queued_jobs: int = 4,
+        max_connections: int = 16,
+        write_stems: bool = True,
+        drum_map: str = "gm",
+        udp_rcvbuf: int = UDP_RCVBUF,
+        tcp_max_frame: int = TCP_MAX_FRAME,
+        keep_results: int = 16,
+        on_result: ResultFn | None = None,
+        client_timeout_s: float = CLIENT_TIMEOUT_S,
+    ):
+        if separator is not None and analyze is not None:
+            raise OscError("give either a separator or an analyze function, not both")
+        for name, value in (("port", port), ("tcp_port", tcp_port), ("reply_port", reply_port)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535):
+                raise OscError(f"{name} {value!r} is invalid; ports are 0..65535")
+        if reply_port == 0:
+            raise OscError("reply_port 0 is invalid; give the port your client listens on")
+        if not (max_stream_s > 0 and max_total_mb > 0 and max_streams >= 1 and stream_timeout_s > 0
+                and max_queued_jobs >= 1):
+            raise OscError("stream limits must be positive")
+        if not (isinstance(client_timeout_s, (int, float)) and client_timeout_s > 0):
+            raise OscError(f"client_timeout_s {client_timeout_s!r} is invalid; give a positive number of seconds")
+        if on_result is not None and not callable(on_result):
+            raise OscError(f"on_result must be callable, got {type(on_result).__name__}")
+        self._separator_spec = separator
+        self._separator = None
+        self._analyze_fn = analyze
+        self.host = host
+        self.port = port
+        self.tcp_port = tcp_port
+        self.reply_port = reply_port
+        self.reply_host = reply_host
+        self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "idm-host-osc"
+        self.max_stream_s = float(max_stream_s)
+        self.max_total_bytes = int(max_total_mb * 1024 * 1024)
+        self.max_streams = int(max_streams)
+        self.stream_timeout_s = float(stream_timeout_s)
+        self.max_connections = int(max_connections)
+        self.write_stems = write_stems
+        self.drum_map = drum_map
+        self.udp_rcvbuf = int(udp_rcvbuf)
+        self.tcp_max_frame = int(tcp_max_frame)
+        self._keep_results = int(keep_results)
+        self.client_timeout_s = float(client_timeout_s)
+        self._clients: dict[tuple[str, str, int], _ClientRecord] = {}
+        self._result_listeners: list[ResultFn] = [on_result] if on_result is not None else []
+
+        self._lock = threading.RLock()
+        self._streams: dict[int, _Stream] = {}
+        self._jobs: dict[int, _Job] = {}
+        self._results: "OrderedDict[int, _Result]" = OrderedDict()
+        self._queue: "queue.Queue[_Job | None]" = queue.Queue(maxsize=max_queued_jobs)
+        self._connections: set[_TcpReply] = set()
+        self._next_id = 1
+        self._error_budget: dict[str, tuple[float, float]] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._udp: _UdpServer | None = None
+        self._tcp: _TcpServer | None = None
+        #: Counters, for tests and benchmarks: packets, messages, errors, errors_dropped, jobs_done.
+        self.stats: dict[str, int] = {"packets": 0, "messages": 0, "errors": 0, "errors_dropped": 0,
+                                      "jobs_done": 0, "jobs_failed": 0}
+
+    # -------------------------------------------------------------------------------- lifecycle
+    def start(self) -> "OscServer":
+        """Bind the sockets and start serving in background threads.
+
+        Raises:
+            OscError: a port is taken or the host cannot be bound.
+        """
+        try:
+            self._udp = _UdpServer((self.host, self.port), self)
+        except OSError as exc:
+            raise OscError(f"cannot listen on UDP {self.host}:{self.port} ({exc.strerror or exc}); "
+                           "choose another --port") from exc
+        if self.tcp_port is not None:
+            try:
+                self._tcp = _TcpServer((self.host, self.tcp_port), self)
+            except OSError as exc:
+                self._udp.server_close()
+                raise OscError(f"cannot listen on TCP {self.host}:{self.tcp_port} ({exc.strerror or exc}); "
+                               "choose another --tcp-port") from exc
+        self._spawn(self._udp.serve_forever, "idm-osc-udp", 0.1)
+        if self._tcp is not None:
+            self._spawn(self._tcp.serve_forever, "idm-osc-tcp", 0.1)
+        self._spawn(self._worker, "idm-osc-worker")
+        self._spawn(self._janitor, "idm-osc-janitor")
+        log.info("OSC server on udp %s tcp %s", self.udp_address, self.tcp_address)
+        return self
+
+    def _spawn(self, target, name: str, *args) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    @property
+    def udp_address(self) -> tuple[str, int] | None:
+        return self._udp.server_address[:2] if self._udp else None  # type: ignore[return-value]
+
+    @property
+    def tcp_address(self) -> tuple[str, int] | None:
+        return self._tcp.server_address[:2] if self._tcp else None  # type: ignore[return-value]
+
+    @property
+    def clients(self) -> tuple[OscClient, ...]:
+        """The clients the server knows now, oldest first: every TCP client with an open connection
+        and every UDP client heard from within ``client_timeout_s``. Immutable snapshots."""
+        with self._lock:
+            return tuple(r.snapshot() for r in sorted(self._clients.values(), key=lambda r: r.first_seen))
+
+    def add_result_listener(self, callback: ResultFn) -> Callable[[], None]:
+        """Call ``callback(job_id, result, client)`` after every analysis job; returns a remover.
+
+        ``result`` is the :class:`~idm_host.types.Analysis` (its ``extra["out_dir"]`` names the
+        job's output folder, the one ``/idm/stems`` and ``/idm/midi`` point into; its ``stems`` are ``None`` when
+        the server streamed them to that folder instead of holding them in memory, i.e. with a
+        ``Separator`` rather than an ``analyze`` function) or the :class:`~idm_host.errors.IdmError`
+        the job failed with (:class:`~idm_host.errors.Cancelled` when cancelled). ``client`` is the
+        :class:`OscClient` that asked. Listeners run on the server's worker thread after the
+        client's replies were sent; an exception in one is logged and the server goes on.
+
+        Raises:
+            OscError: ``callback`` is not callable.
+        """
+        if not callable(callback):
+            raise OscError(f"a result listener must be callable, got {type(callback).__name__}")
+        with self._lock:
+            self._result_listeners.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                try:
+                    self._result_listeners.remove(callback)
+                except ValueError:
+                    pass
+
+        return remove
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop serving: running jobs are cancelled, open streams dropped, sockets closed."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel.set()
+            self._streams.clear()
+            conns = list(self._connections)
+        for srv in (self._udp, self._tcp):
+            if srv is not None:
+                srv.shutdown()
+                srv.server_close()
+        for c in conns:
+            c.close()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        for t in self._threads:
+            t.join(timeout_s)
+
+    def wait(self) -> None:
+        """Block until :meth:`stop` is called (Ctrl-C stops the server)."""
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+
+    def __enter__(self) -> "OscServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------------------------- plumbing
+    def _udp_reply(self, sock: socket.socket, address: tuple[str, int]) -> _Reply:
+        if self.reply_port is not None:
+            reply = _UdpReply(sock, (self.reply_host or address[0], self.reply_port))
+        else:
+            reply = _UdpReply(sock, address)
+        reply.client_key = ("udp", str(address[0]), int(address[1]))
+        return reply
+
+    def _client(self, reply: _Reply) -> _ClientRecord | None:
+        """The record of the client behind ``reply`` (made on first contact); call under the lock."""
+        key = reply.client_key
+        if key is None:
+            return None
+        rec = self._clients.get(key)
+        if rec is None:
+            if len(self._clients) >= MAX_CLIENTS:
+                udp = [r for r in self._clients.values() if r.protocol == "udp"]
+                if udp:
+                    del self._clients[min(udp, key=lambda r: r.last_seen_mono).key]
+            rec = self._clients[key] = _ClientRecord(key[0], (key[1], key[2]))
+        return rec
+
+    def _tcp_redirect(self, address: tuple[str, int]) -> _Reply | None:
+        if self.reply_port is None or self._udp is None:
+            return None
+        return _UdpReply(self._udp.socket, (self.reply_host or address[0], self.reply_port))
+
+    def _add_connection(self, reply: _TcpReply) -> bool:
+        with self._lock:
+            if len(self._connections) >= self.max_connections or self._stopping.is_set():
+                return False
+            self._connections.add(reply)
+            self._client(reply)
+            return True
+
+    def _remove_connection(self, reply: _TcpReply) -> None:
+        with self._lock:
+            self._connections.discard(reply)
+            if reply.client_key is not None:
+                self._clients.pop(reply.client_key, None)
+            dropped = [s for s in self._streams.values() if s.reply is reply]
+            for s in dropped:
+                del self._streams[s.id]
+        for s in dropped:
+            log.warning("stream %d dropped: its TCP client disconnected before /idm/audio/end", s.id)
+
+    def _send(self, reply: _Reply, address: str, *args: Any) -> bool:
+        return reply.send(build_message(address, *args))
+
+    def _error(self, reply: _Reply, id_: int, message: str) -> None:
+        with self._lock:
+            self.stats["errors"] += 1
+            now = time.monotonic()
+            tokens, last = self._error_budget.get(reply.peer, (float(ERRORS_PER_S), now))
+            tokens = min(float(ERRORS_PER_S), tokens + (now - last) * ERRORS_PER_S)
+            if tokens < 1.0:
+                self.stats["errors_dropped"] += 1
+                self._error_budget[reply.peer] = (tokens, now)
+                return
+            self._error_budget[reply.peer] = (tokens - 1.0, now)
+            if len(self._error_budget) > 1024:
+                self._error_budget.clear()
+        log.info("OSC error to %s (id %s): %s", reply.peer, id_, message)
+        self._send(reply, "/idm/error", int(id_), message)
+
+    def _new_id(self) -> int:
+        with self._lock:
+            while self._next_id in self._jobs or self._next_id in self._streams or self._next_id in self._results:
+                self._next_id += 1
+            i = self._next_id
+            self._next_id += 1
+            return i
+
+    # -------------------------------------------------------------------------------- dispatch
+    def _handle_packet(self, data: bytes, reply: _Reply) -> None:
+        from pythonosc.osc_packet import OscPacket
+
+        with self._lock:
+            self.stats["packets"] += 1
+            client = self._client(reply)
+            if client is not None:
+                client.touch()
+        try:
+            packet = OscPacket(bytes(data))
+            messages = [m.message for m in packet.messages]
+        except Exception as exc:  # python-osc raises ParseError, and others on hostile bytes
+            self._error(reply, 0, f"malformed OSC packet ({len(data)} bytes): {exc}")
+            return
+        for msg in messages:
+            with self._lock:
+                self.stats["messages"] += 1
+                if client is not None:
+                    client.messages += 1
+            try:
+                self._handle_message(msg, reply)
+            except _ArgError as exc:
+                self._error(reply, self._first_int(msg), str(exc))
+            except IdmError as exc:
+                self._error(reply, self._first_int(msg), str(exc))
+            except Exception as exc:  # a bug must not kill the server
+                log.exception("error handling %s", getattr(msg, "address", "?"))
+                self._error(reply, self._first_int(msg), f"internal error handling {msg.address}: {exc}")
+
+    @staticmethod
+    def _first_int(msg) -> int:
+        try:
+            p = msg.params[0]
+            return int(p) if isinstance(p, int) and not isinstance(p, bool) and -(2**31) <= p < 2**31 else 0
+        except Exception:
+            return 0
+
+    def _handle_message(self, msg, reply: _Reply) -> None:
+        address = msg.address
+        handler = self._handlers().get(address)
+        if handler is None:
+            known = ", ".join(sorted(self._handlers()))
+            raise _ArgError(f"unknown address {address!r}; this server answers {known}")
+        handler(msg, reply)
+
+    def _handlers(self) -> dict[str, Callable]:
+        return {
+            "/idm/ping": self._on_ping,
+            "/idm/open": self._on_open,
+            "/idm/audio/begin": self._on_begin,
+            "/idm/audio/chunk": self._on_chunk,
+            "/idm/audio/end": self._on_end,
+            "/idm/cancel": self._on_cancel,
+            "/idm/export/midi": self._on_export_midi,
+            "/idm/midi/notes": self._on_midi_notes,
+            "/idm/render": self._on_render,
+        }
+
+    def _janitor(self) -> None:
+        while not self._stopping.wait(min(0.5, self.stream_timeout_s / 4)):
+            now = time.monotonic()
+            with self._lock:
+                stale = [s for s in self._streams.values() if now - s.last_seen > self.stream_timeout_s]
+                for s in stale:
+                    del self._streams[s.id]
+                gone = [k for k, r in self._clients.items() if r.protocol == "udp" and not r.active
+                        and now - r.last_seen_mono > self.client_timeout_s]
+                for k in gone:
+                    del self._clients[k]
+            for s in stale:
+                self._error(s.reply, s.id, f"stream {s.id}: no data for {self.stream_timeout_s:g} s "
+                                           f"(after {s.next_seq} chunks); the stream was dropped")
+
+
+def serve(separator: Any = None, **kwargs: Any) -> None:
+    """Run an :class:`OscServer` until Ctrl-C (keyword arguments as for :class:`OscServer`)."""
+    server = OscServer(separator, **kwargs).start()
+    server.wait()
+    server.stop()
