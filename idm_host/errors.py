@@ -44,3 +44,7 @@ class OscError(IdmError):
 
 class Cancelled(IdmError):
     """Raised from a progress callback to stop a long job; nothing partial is written."""
+
+
+class BusyError(IdmError):
+    """Another idm-host run is writing the same output or session right now (see :class:`~idm_host.fsutil.FolderLock`)."""
