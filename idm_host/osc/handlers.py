@@ -1,18 +1,46 @@
-"""The OSC bridge's address handlers: one method per request address (see :data:`HANDLERS`)."""
+"""The OSC bridge's address handlers: one method per request address.
+
+To add an address: write a method ``_on_something(self, msg, reply)`` on :class:`AddressHandlers`
+(``msg.params`` holds the arguments; check them with :func:`~idm_host.osc.wire._args`, raise
+``_ArgError`` or an :class:`~idm_host.errors.IdmError` for an ``/idm/error`` reply, send replies with
+``self._send(reply, address, *args)``) and list it in :data:`ADDRESSES`. Jobs and streams belong to
+the client that started them (``self._owner(reply)``); paths go through ``self.access``.
+"""
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import __version__
-from ..errors import OscError
+from ..errors import IdmError, OscError, PresetError
 from ..types import Analysis, Audio
+from .access import AccessDenied, looks_like_path
 from .state import MAX_CHANNELS, SAMPLE_RATES, _Job, _Result, _Stream
 from .transport import _Reply, _UdpReply
 from .wire import _args, _ArgError
+
+log = logging.getLogger("idm_host.osc")
+
+#: Request address -> the :class:`AddressHandlers` method that serves it.
+ADDRESSES: dict[str, str] = {
+    "/idm/ping": "_on_ping",
+    "/idm/auth": "_on_auth",
+    "/idm/open": "_on_open",
+    "/idm/audio/begin": "_on_begin",
+    "/idm/audio/chunk": "_on_chunk",
+    "/idm/audio/end": "_on_end",
+    "/idm/cancel": "_on_cancel",
+    "/idm/export/midi": "_on_export_midi",
+    "/idm/midi/notes": "_on_midi_notes",
+    "/idm/render": "_on_render",
+}
+#: Addresses served without the token (when the server has one).
+OPEN_ADDRESSES = frozenset({"/idm/ping", "/idm/auth"})
 
 
 def _parse_fx(text: str) -> dict[str, str | None]:
@@ -43,6 +71,42 @@ class AddressHandlers:
     def _on_ping(self, msg, reply: _Reply) -> None:
         self._send(reply, "/idm/pong", __version__)
 
+    def _on_auth(self, msg, reply: _Reply) -> None:
+        (token,) = _args(msg, "s", "s:token")
+        with self._lock:
+            if self.access.token is not None:
+                if not self.access.check_token(reply.host, token):
+                    raise AccessDenied("/idm/auth: wrong token")
+                client = self._client(reply)
+                if client is not None:
+                    client.authorized = True
+        self._send(reply, "/idm/auth/ok")
+
+    def _preset_arg(self, text: str, reply: _Reply, loader: Callable[[str], Any]) -> Any:
+        """``loader(text)`` for a preset argument (a name, or a path the client may read).
+
+        A path that cannot be used gets one reply whatever the reason (missing, unreadable, not
+        allowed, not a valid preset), never the file's contents; the log has the details."""
+        arg = self.access.readable_preset(text, self._is_remote(reply))
+        try:
+            return loader(arg)
+        except (PresetError, IdmError, OSError) as exc:
+            if not looks_like_path(text):
+                raise
+            log.info("OSC client %s: preset file %s: %s", reply.peer, text, exc)
+            raise self.access.not_readable(text) from None
+
+    def _probe_seconds(self, path: Path) -> float | None:
+        """The duration a file's header declares, or None when it cannot say (the job then reports
+        what is wrong with the file)."""
+        from pedalboard.io import AudioFile
+
+        try:
+            with AudioFile(str(path)) as f:
+                return float(f.frames) / float(f.samplerate) if f.samplerate > 0 else None
+        except Exception:  # pedalboard raises several kinds for files it cannot read
+            return None
+
     def _on_open(self, msg, reply: _Reply) -> None:
         usage = "s:path or i:id s:path"
         if len(msg.params) == 1:
@@ -53,8 +117,12 @@ class AddressHandlers:
         path = Path(path_text).expanduser()
         if not path.is_absolute():
             raise _ArgError(f"/idm/open needs an absolute path; {path_text!r} is relative to nothing the client knows")
-        if not path.is_file():
-            raise OscError(f"{path}: file not found or not a file; check the path the server sees")
+        path = self.access.readable_file(path, self._is_remote(reply))
+        seconds = self._probe_seconds(path)
+        if seconds is not None and seconds > self.max_stream_s:
+            raise OscError(f"{path_text}: {seconds:.1f} s is longer than this server's limit of "
+                           f"{self.max_stream_s:.0f} s per file or stream (serve --max-stream-s); "
+                           "open a shorter section")
         self._submit(_Job(id_, f"{_safe_name(path.stem)}-{id_}", path, reply))
 
     def _on_begin(self, msg, reply: _Reply) -> None:
@@ -68,7 +136,7 @@ class AddressHandlers:
         if frames > self.max_stream_s * rate:
             raise OscError(f"stream {id_}: {frames / rate:.1f} s is longer than this server's limit of "
                            f"{self.max_stream_s:.0f} s per stream (serve --max-stream-s); send a shorter section")
-        stream = _Stream(id_, rate, channels, frames, reply)
+        stream = _Stream(id_, rate, channels, frames, reply, owner=self._owner(reply))
         with self._lock:
             if id_ in self._streams or id_ in self._jobs:
                 raise OscError(f"stream {id_}: this id is already in use; pick a new id")
@@ -82,9 +150,10 @@ class AddressHandlers:
             self._streams[id_] = stream
             self._results.pop(id_, None)
 
-    def _take_stream(self, id_: int) -> _Stream:
+    def _take_stream(self, id_: int, reply: _Reply) -> _Stream:
+        """Stream ``id_`` if ``reply``'s client opened it (call under the lock)."""
         stream = self._streams.get(id_)
-        if stream is None:
+        if stream is None or stream.owner != self._owner(reply):
             raise OscError(f"stream {id_}: no such open stream; send /idm/audio/begin first")
         return stream
 
@@ -96,7 +165,7 @@ class AddressHandlers:
     def _on_chunk(self, msg, reply: _Reply) -> None:
         id_, seq, data = _args(msg, "iib", "i:id i:seq b:float32-le-interleaved")
         with self._lock:
-            stream = self._take_stream(id_)
+            stream = self._take_stream(id_, reply)
             stream.last_seen = time.monotonic()
             if seq != stream.next_seq:
                 what = "repeated or out-of-order" if seq < stream.next_seq else "missing"
@@ -112,7 +181,7 @@ class AddressHandlers:
     def _on_end(self, msg, reply: _Reply) -> None:
         (id_,) = _args(msg, "i", "i:id")
         with self._lock:
-            stream = self._take_stream(id_)
+            stream = self._take_stream(id_, reply)
             if len(stream.buf) != stream.n_bytes:
                 got = len(stream.buf) // (4 * stream.channels)
                 raise self._abort(id_, f"ended after {got} of {stream.frames} frames ({stream.next_seq} chunks)")
@@ -125,9 +194,16 @@ class AddressHandlers:
 
     def _on_cancel(self, msg, reply: _Reply) -> None:
         (id_,) = _args(msg, "i", "i:id")
+        owner = self._owner(reply)
         with self._lock:
-            stream = self._streams.pop(id_, None)
+            stream = self._streams.get(id_)
+            if stream is not None and stream.owner == owner:
+                del self._streams[id_]
+            else:
+                stream = None
             job = self._jobs.get(id_)
+            if job is not None and job.owner != owner:
+                job = None  # another client's job: as if there were none
         if job is not None:
             job.cancel.set()  # the worker replies when it stops
         elif stream is not None:
@@ -135,10 +211,12 @@ class AddressHandlers:
         else:
             raise OscError(f"id {id_}: nothing to cancel (no open stream or running job)")
 
-    def _result(self, id_: int) -> _Result:
+    def _result(self, id_: int, reply: _Reply) -> _Result:
+        """The finished analysis ``id_`` if ``reply``'s client asked for it (another client's
+        result gets the same reply as no result)."""
         with self._lock:
             res = self._results.get(id_)
-        if res is None:
+        if res is None or res.owner != self._owner(reply):
             raise OscError(f"id {id_}: no finished analysis with this id (the server keeps the last "
                            f"{self._keep_results}); analyse the audio first")
         return res
@@ -158,19 +236,26 @@ class AddressHandlers:
         else:
             id_, path_text, drum_map = _args(msg, "iss", usage)
             overwrite = 0
-        res = self._result(id_)
+        from ..drum_maps import load_drum_map
+
+        res = self._result(id_, reply)
         path = Path(path_text).expanduser()
         if not path.is_absolute():
             raise _ArgError(f"/idm/export/midi needs an absolute path, got {path_text!r}")
-        write_midi(res.transcription, path, drum_map=drum_map or "gm", overwrite=bool(overwrite))
+        path = self.access.writable(path, self._is_remote(reply))
+        dmap = self._preset_arg(drum_map or "gm", reply, load_drum_map)
+        write_midi(res.transcription, path, drum_map=dmap, overwrite=bool(overwrite))
         self._send(reply, "/idm/midi", id_, str(path))
 
     def _on_midi_notes(self, msg, reply: _Reply) -> None:
         from ..midi import note_events
 
+        from ..drum_maps import load_drum_map
+
         id_, drum_map = _args(msg, "is", "i:id s:drum_map")
-        res = self._result(id_)
-        events = note_events(res.transcription, drum_map=drum_map or "gm")
+        res = self._result(id_, reply)
+        dmap = self._preset_arg(drum_map or "gm", reply, load_drum_map)
+        events = note_events(res.transcription, drum_map=dmap)
         for k, e in enumerate(events):
             self._send(reply, "/idm/midi/note", e.note, e.velocity, float(e.time_s))
             if isinstance(reply, _UdpReply) and k % 64 == 63:
@@ -179,22 +264,23 @@ class AddressHandlers:
 
     def _on_render(self, msg, reply: _Reply) -> None:
         id_, kit, fx, out_dir = _args(msg, "isss", "i:id s:kit s:fx s:out_dir")
-        res = self._result(id_)
+        res = self._result(id_, reply)
         out = Path(out_dir).expanduser()
         if not out.is_absolute():
             raise _ArgError(f"/idm/render needs an absolute out_dir, got {out_dir!r}")
+        out = self.access.writable(out, self._is_remote(reply))
         if res.kit is None or not res.audio_info:
             raise OscError(f"id {id_}: this analysis has no kit to render with")
         fx_map = _parse_fx(fx)
         # check presets now, so a typo is answered at once rather than after queueing
         from ..presets import load_kit
 
-        kit_preset = load_kit(kit) if kit else None
+        kit_preset = self._preset_arg(kit, reply, load_kit) if kit else None
         from ..fx import validate_effects
 
-        for preset in fx_map.values():
+        for cls, preset in list(fx_map.items()):
             if preset is not None:
-                validate_effects(preset)
+                fx_map[cls] = self._preset_arg(preset, reply, lambda p: (validate_effects(p), p)[1])
 
         def action(job: _Job) -> None:
             self._render(job, res, kit_preset, fx_map, out)

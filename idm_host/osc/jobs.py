@@ -20,12 +20,27 @@ from .transport import _UdpReply
 log = logging.getLogger("idm_host.osc")
 
 
+def _release_memory() -> None:
+    """Return freed heap to the operating system (glibc keeps it in its arenas otherwise, so a long
+    file's memory would look held after its job); a no-op elsewhere."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class JobQueue:
     """The job side of :class:`~idm_host.osc.OscServer` (a mixin: state lives on the server)."""
 
     # -------------------------------------------------------------------------------- jobs
     def _submit(self, job: _Job, announce_id: int | None = None) -> None:
         job.reply_id = job.id if announce_id is None else announce_id
+        job.owner = job.owner or self._owner(job.reply)
         with self._lock:
             if job.id in self._jobs:
                 raise OscError(f"id {job.reply_id}: a job with this id is already running; pick a new id")
@@ -75,6 +90,10 @@ class JobQueue:
                         job.client.active.pop(job.id, None)
             if job.action is None:
                 self._publish(job, outcome)
+            # drop this job's audio and analysis now rather than when the next job arrives (the
+            # loop's variables would hold them until then), and hand freed heap back to the system
+            del job, outcome
+            _release_memory()
 
     def _publish(self, job: _Job, outcome: "Analysis | IdmError") -> None:
         """Tell the result listeners how analysis ``job`` ended (on the worker thread)."""
@@ -164,7 +183,8 @@ class JobQueue:
         with self._lock:
             source = job.source if isinstance(job.source, Path) else None
             self._results[job.id] = _Result(tr, kit, job_dir, job.engine_s, gains, model,
-                                            (source, audio.sample_rate, audio.channels, audio.n_frames))
+                                            (source, audio.sample_rate, audio.channels, audio.n_frames),
+                                            owner=job.owner)
             while len(self._results) > self._keep_results:
                 self._results.popitem(last=False)
         if self.write_stems:
@@ -199,6 +219,8 @@ class JobQueue:
             final = self.out_dir / f"{job.name}-{k}"
             k += 1
         work = Path(tempfile.mkdtemp(prefix=".idm-osc-partial-", dir=self.out_dir))
+        with self._lock:
+            self._partials.add(work)
         try:
             if blocks is not None:
                 writers = [AudioFile(str(work / f"{c}.wav"), "w", float(rate), channels, bit_depth=24)
@@ -217,9 +239,14 @@ class JobQueue:
             if kit is not None:
                 for c, shot in zip(kit.classes, kit.one_shots):
                     save_audio(work / "kit" / f"{c}.wav", shot, kit.sample_rate, bit_depth=24)
+            if self._stopping.is_set():
+                raise Cancelled(f"analysis {job.id} cancelled: the server is stopping")
             os.replace(work, final)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        finally:
+            with self._lock:
+                self._partials.discard(work)
         return final
 

@@ -4,21 +4,24 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import socket
 import tempfile
 import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ..errors import IdmError, OscError
-from .handlers import AddressHandlers
+from .access import AccessPolicy, check_bind, load_token
+from .handlers import ADDRESSES, OPEN_ADDRESSES, AddressHandlers
 from .jobs import JobQueue
 from .state import (CLIENT_TIMEOUT_S, DEFAULT_HOST, DEFAULT_PORT, ERRORS_PER_S, MAX_CLIENTS, TCP_MAX_FRAME,
                     UDP_RCVBUF, AnalyzeFn, OscClient, ResultFn, _ClientRecord, _Job, _Result, _Stream)
-from .transport import _Reply, _TcpReply, _TcpServer, _UdpReply, _UdpServer
-from .wire import _ArgError, build_message
+from .transport import _Reply, _TcpReply, _TcpTransport, _UdpReply, _UdpTransport
+from .wire import (MAX_BUNDLE_DEPTH, MAX_MESSAGES_PER_PACKET, OscMessage, WireError, _ArgError, build_message,
+                   parse_packet)
 
 log = logging.getLogger("idm_host.osc")
 
@@ -47,6 +50,21 @@ class OscServer(AddressHandlers, JobQueue):
         drum_map: the map of the ``/idm/midi`` file written after each analysis.
         on_result: a first result listener, see :meth:`add_result_listener`.
         client_timeout_s: a UDP client silent for this long leaves :attr:`clients`.
+        allow_remote: bind a host other than loopback (without it such a host is refused).
+        allow_read: folders clients on other machines may read (``/idm/open``, preset files); they
+            may always stream audio, and write only inside ``out_dir``.
+        token: a shared secret every client must present first (``/idm/auth s:token``); ``None``
+            for none. ``token_file``: read it from the first line of this file instead.
+        max_connections, max_connections_per_host: TCP connections at once, in all and from one
+            host; at a limit a connection stalled inside a frame is closed to make room.
+        tcp_read_timeout_s: a TCP connection silent this long inside a frame is closed.
+        tcp_frame_timeout_s: a TCP frame must arrive whole within this long.
+        tcp_max_buffered: bytes of incomplete TCP frames held for all connections together.
+        max_messages_per_packet, max_bundle_depth: the most OSC messages one packet may carry and
+            how deep its bundles may nest; a packet beyond either is refused whole.
+
+    Raises:
+        OscError: an argument is invalid, or ``host`` is not loopback and ``allow_remote`` is False.
     """
 
     def __init__(
@@ -65,7 +83,13 @@ class OscServer(AddressHandlers, JobQueue):
         max_streams: int = 4,
         stream_timeout_s: float = 30.0,
         max_queued_jobs: int = 4,
-        max_connections: int = 16,
+        max_connections: int = 32,
+        max_connections_per_host: int = 16,
+        tcp_read_timeout_s: float = 10.0,
+        tcp_frame_timeout_s: float = 60.0,
+        tcp_max_buffered: int = 256 * 1024 * 1024,
+        max_messages_per_packet: int = MAX_MESSAGES_PER_PACKET,
+        max_bundle_depth: int = MAX_BUNDLE_DEPTH,
         write_stems: bool = True,
         drum_map: str = "gm",
         udp_rcvbuf: int = UDP_RCVBUF,
@@ -73,6 +97,10 @@ class OscServer(AddressHandlers, JobQueue):
         keep_results: int = 16,
         on_result: ResultFn | None = None,
         client_timeout_s: float = CLIENT_TIMEOUT_S,
+        allow_remote: bool = False,
+        allow_read: "Iterable[str | os.PathLike]" = (),
+        token: str | None = None,
+        token_file: "str | os.PathLike | None" = None,
     ):
         if separator is not None and analyze is not None:
             raise OscError("give either a separator or an analyze function, not both")
@@ -88,6 +116,11 @@ class OscServer(AddressHandlers, JobQueue):
             raise OscError(f"client_timeout_s {client_timeout_s!r} is invalid; give a positive number of seconds")
         if on_result is not None and not callable(on_result):
             raise OscError(f"on_result must be callable, got {type(on_result).__name__}")
+        if not (max_connections >= 1 and max_connections_per_host >= 1 and tcp_read_timeout_s > 0
+                and tcp_frame_timeout_s > 0 and tcp_max_buffered > 0 and max_messages_per_packet >= 1
+                and max_bundle_depth >= 1):
+            raise OscError("connection and packet limits must be positive")
+        check_bind(host, allow_remote)
         self._separator_spec = separator
         self._separator = None
         self._analyze_fn = analyze
@@ -97,11 +130,19 @@ class OscServer(AddressHandlers, JobQueue):
         self.reply_port = reply_port
         self.reply_host = reply_host
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "idm-host-osc"
+        self.allow_remote = bool(allow_remote)
+        self.access = AccessPolicy(allow_read, self.out_dir, load_token(token, token_file))
         self.max_stream_s = float(max_stream_s)
         self.max_total_bytes = int(max_total_mb * 1024 * 1024)
         self.max_streams = int(max_streams)
         self.stream_timeout_s = float(stream_timeout_s)
         self.max_connections = int(max_connections)
+        self.max_connections_per_host = int(max_connections_per_host)
+        self.tcp_read_timeout_s = float(tcp_read_timeout_s)
+        self.tcp_frame_timeout_s = float(tcp_frame_timeout_s)
+        self.tcp_max_buffered = int(tcp_max_buffered)
+        self.max_messages_per_packet = int(max_messages_per_packet)
+        self.max_bundle_depth = int(max_bundle_depth)
         self.write_stems = write_stems
         self.drum_map = drum_map
         self.udp_rcvbuf = int(udp_rcvbuf)
@@ -121,11 +162,15 @@ class OscServer(AddressHandlers, JobQueue):
         self._error_budget: dict[str, tuple[float, float]] = {}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._udp: _UdpServer | None = None
-        self._tcp: _TcpServer | None = None
-        #: Counters, for tests and benchmarks: packets, messages, errors, errors_dropped, jobs_done.
-        self.stats: dict[str, int] = {"packets": 0, "messages": 0, "errors": 0, "errors_dropped": 0,
-                                      "jobs_done": 0, "jobs_failed": 0}
+        self._udp: _UdpTransport | None = None
+        self._tcp: _TcpTransport | None = None
+        #: Partial output folders being written (removed by :meth:`stop` if a job outlives it).
+        self._partials: set[Path] = set()
+        #: Counters, for tests and benchmarks: packets read, malformed ones, messages, errors sent
+        #: and rate-limited, jobs done and failed, TCP connections refused, timed out and evicted.
+        self.stats: dict[str, int] = {"packets": 0, "malformed": 0, "messages": 0, "errors": 0,
+                                      "errors_dropped": 0, "jobs_done": 0, "jobs_failed": 0,
+                                      "tcp_refused": 0, "tcp_timeouts": 0, "tcp_evicted": 0}
 
     # -------------------------------------------------------------------------------- lifecycle
     def start(self) -> "OscServer":
@@ -135,20 +180,20 @@ class OscServer(AddressHandlers, JobQueue):
             OscError: a port is taken or the host cannot be bound.
         """
         try:
-            self._udp = _UdpServer((self.host, self.port), self)
+            self._udp = _UdpTransport(self, self.host, self.port)
         except OSError as exc:
             raise OscError(f"cannot listen on UDP {self.host}:{self.port} ({exc.strerror or exc}); "
                            "choose another --port") from exc
         if self.tcp_port is not None:
             try:
-                self._tcp = _TcpServer((self.host, self.tcp_port), self)
+                self._tcp = _TcpTransport(self, self.host, self.tcp_port)
             except OSError as exc:
-                self._udp.server_close()
+                self._udp.close()
                 raise OscError(f"cannot listen on TCP {self.host}:{self.tcp_port} ({exc.strerror or exc}); "
                                "choose another --tcp-port") from exc
-        self._spawn(self._udp.serve_forever, "idm-osc-udp", 0.1)
+        self._spawn(self._udp.serve, "idm-osc-udp")
         if self._tcp is not None:
-            self._spawn(self._tcp.serve_forever, "idm-osc-tcp", 0.1)
+            self._spawn(self._tcp.serve, "idm-osc-tcp")
         self._spawn(self._worker, "idm-osc-worker")
         self._spawn(self._janitor, "idm-osc-janitor")
         log.info("OSC server on udp %s tcp %s", self.udp_address, self.tcp_address)
@@ -203,28 +248,35 @@ class OscServer(AddressHandlers, JobQueue):
         return remove
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop serving: running jobs are cancelled, open streams dropped, sockets closed."""
+        """Stop serving: running jobs are cancelled, open streams dropped, sockets closed.
+
+        The transports stop within about 0.1 s whatever they are doing; a job is given up to
+        ``timeout_s`` to notice its cancellation, and if it is still running then, the partial
+        output folder it was writing is removed (the worker is a daemon thread: it cannot outlive
+        the process).
+        """
         if self._stopping.is_set():
             return
         self._stopping.set()
+        deadline = time.monotonic() + timeout_s
         with self._lock:
             for job in self._jobs.values():
                 job.cancel.set()
             self._streams.clear()
-            conns = list(self._connections)
-        for srv in (self._udp, self._tcp):
-            if srv is not None:
-                srv.shutdown()
-                srv.server_close()
-        for c in conns:
-            c.close()
+        if self._tcp is not None:
+            self._tcp.close()
         try:
             self._queue.put_nowait(None)
         except queue.Full:
             pass
         for t in self._threads:
-            t.join(timeout_s)
-
+            t.join(max(0.0, deadline - time.monotonic()))
+        if self._udp is not None:
+            self._udp.close()
+        with self._lock:
+            partials = list(self._partials)
+        for p in partials:
+            shutil.rmtree(p, ignore_errors=True)
     def wait(self) -> None:
         """Block until :meth:`stop` is called (Ctrl-C stops the server)."""
         try:
@@ -262,6 +314,25 @@ class OscServer(AddressHandlers, JobQueue):
             rec = self._clients[key] = _ClientRecord(key[0], (key[1], key[2]))
         return rec
 
+    def _owner(self, reply: _Reply) -> tuple:
+        """Who owns the jobs and streams ``reply``'s client starts: its address and protocol (a TCP
+        client is its connection), or with a server-wide ``reply_port``, where every reply of that
+        host goes anyway, its host."""
+        if self.reply_port is not None:
+            return ("host", reply.host)
+        return reply.client_key or ("?",)
+
+    def _is_remote(self, reply: _Reply) -> bool:
+        return self.access.is_remote(reply.host)
+
+    def _has_work(self, reply: _Reply) -> bool:
+        """Whether ``reply``'s client has an open stream or a queued or running job."""
+        with self._lock:
+            if any(s.reply is reply for s in self._streams.values()):
+                return True
+            rec = self._clients.get(reply.client_key) if reply.client_key else None
+            return bool(rec is not None and rec.active)
+
     def _tcp_redirect(self, address: tuple[str, int]) -> _Reply | None:
         if self.reply_port is None or self._udp is None:
             return None
@@ -269,7 +340,7 @@ class OscServer(AddressHandlers, JobQueue):
 
     def _add_connection(self, reply: _TcpReply) -> bool:
         with self._lock:
-            if len(self._connections) >= self.max_connections or self._stopping.is_set():
+            if self._stopping.is_set():
                 return False
             self._connections.add(reply)
             self._client(reply)
@@ -290,16 +361,18 @@ class OscServer(AddressHandlers, JobQueue):
         return reply.send(build_message(address, *args))
 
     def _error(self, reply: _Reply, id_: int, message: str) -> None:
+        # the budget is per host, not per port: a client cannot get more by sending from many ports
+        host = reply.host
         with self._lock:
             self.stats["errors"] += 1
             now = time.monotonic()
-            tokens, last = self._error_budget.get(reply.peer, (float(ERRORS_PER_S), now))
+            tokens, last = self._error_budget.get(host, (float(ERRORS_PER_S), now))
             tokens = min(float(ERRORS_PER_S), tokens + (now - last) * ERRORS_PER_S)
             if tokens < 1.0:
                 self.stats["errors_dropped"] += 1
-                self._error_budget[reply.peer] = (tokens, now)
+                self._error_budget[host] = (tokens, now)
                 return
-            self._error_budget[reply.peer] = (tokens - 1.0, now)
+            self._error_budget[host] = (tokens - 1.0, now)
             if len(self._error_budget) > 1024:
                 self._error_budget.clear()
         log.info("OSC error to %s (id %s): %s", reply.peer, id_, message)
@@ -315,62 +388,56 @@ class OscServer(AddressHandlers, JobQueue):
 
     # -------------------------------------------------------------------------------- dispatch
     def _handle_packet(self, data: bytes, reply: _Reply) -> None:
-        from pythonosc.osc_packet import OscPacket
+        """Parse one packet (a UDP datagram or a TCP frame) and handle its messages in order.
 
+        The packet is parsed by :func:`~idm_host.osc.wire.parse_packet`, never by python-osc (whose
+        bundle parser loops forever on a negative element size): the work is linear in its length
+        and bounded in messages, and a malformed packet is refused whole with one error.
+        """
         with self._lock:
             self.stats["packets"] += 1
             client = self._client(reply)
             if client is not None:
                 client.touch()
         try:
-            packet = OscPacket(bytes(data))
-            messages = [m.message for m in packet.messages]
-        except Exception as exc:  # python-osc raises ParseError, and others on hostile bytes
+            messages = parse_packet(data, max_depth=self.max_bundle_depth,
+                                    max_messages=self.max_messages_per_packet)
+        except WireError as exc:
+            with self._lock:
+                self.stats["malformed"] += 1
             self._error(reply, 0, f"malformed OSC packet ({len(data)} bytes): {exc}")
             return
         for msg in messages:
+            if self._stopping.is_set():
+                return
             with self._lock:
                 self.stats["messages"] += 1
                 if client is not None:
                     client.messages += 1
             try:
-                self._handle_message(msg, reply)
-            except _ArgError as exc:
-                self._error(reply, self._first_int(msg), str(exc))
-            except IdmError as exc:
+                self._handle_message(msg, reply, client)
+            except (_ArgError, IdmError) as exc:
                 self._error(reply, self._first_int(msg), str(exc))
             except Exception as exc:  # a bug must not kill the server
-                log.exception("error handling %s", getattr(msg, "address", "?"))
-                self._error(reply, self._first_int(msg), f"internal error handling {msg.address}: {exc}")
+                log.exception("error handling %s", msg.address)
+                self._error(reply, self._first_int(msg), f"internal error handling {msg.address[:64]}: "
+                                                         f"{type(exc).__name__}")
 
     @staticmethod
-    def _first_int(msg) -> int:
-        try:
-            p = msg.params[0]
-            return int(p) if isinstance(p, int) and not isinstance(p, bool) and -(2**31) <= p < 2**31 else 0
-        except Exception:
-            return 0
+    def _first_int(msg: OscMessage) -> int:
+        p = msg.params[0] if msg.params else None
+        return p if isinstance(p, int) and not isinstance(p, bool) and -(2**31) <= p < 2**31 else 0
 
-    def _handle_message(self, msg, reply: _Reply) -> None:
+    def _handle_message(self, msg: OscMessage, reply: _Reply, client: _ClientRecord | None = None) -> None:
         address = msg.address
-        handler = self._handlers().get(address)
-        if handler is None:
-            known = ", ".join(sorted(self._handlers()))
-            raise _ArgError(f"unknown address {address!r}; this server answers {known}")
-        handler(msg, reply)
-
-    def _handlers(self) -> dict[str, Callable]:
-        return {
-            "/idm/ping": self._on_ping,
-            "/idm/open": self._on_open,
-            "/idm/audio/begin": self._on_begin,
-            "/idm/audio/chunk": self._on_chunk,
-            "/idm/audio/end": self._on_end,
-            "/idm/cancel": self._on_cancel,
-            "/idm/export/midi": self._on_export_midi,
-            "/idm/midi/notes": self._on_midi_notes,
-            "/idm/render": self._on_render,
-        }
+        name = ADDRESSES.get(address)
+        if name is None:
+            known = ", ".join(sorted(ADDRESSES))
+            raise _ArgError(f"unknown address {address[:64]!r}; this server answers {known}")
+        if self.access.token is not None and address not in OPEN_ADDRESSES and not (client and client.authorized):
+            raise OscError(f"{address}: this server needs its token first: send /idm/auth s:token (from the "
+                           "same address and port, or earlier in the same bundle)")
+        getattr(self, name)(msg, reply)
 
     def _janitor(self) -> None:
         while not self._stopping.wait(min(0.5, self.stream_timeout_s / 4)):

@@ -82,6 +82,8 @@ class _ClientRecord:
         self.messages = 0
         self.jobs: deque[int] = deque(maxlen=MAX_CLIENT_JOBS)
         self.active: dict[int, int] = {}  # internal job id -> the id its replies carry
+        #: It presented the server's token (``/idm/auth``).
+        self.authorized = False
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -107,6 +109,8 @@ class _Stream:
     buf: bytearray = field(default_factory=bytearray)
     next_seq: int = 0
     last_seen: float = field(default_factory=time.monotonic)
+    #: Who may add to, end or cancel it (see ``OscServer._owner``).
+    owner: tuple = ()
 
     @property
     def n_bytes(self) -> int:
@@ -128,6 +132,8 @@ class _Job:
     reply_id: int = 0
     #: The client that asked (kept even after a TCP client disconnects, for the result listeners).
     client: "_ClientRecord | None" = None
+    #: Who may cancel it and use its result (see ``OscServer._owner``).
+    owner: tuple = ()
 
 
 @dataclass
@@ -140,4 +146,6 @@ class _Result:
     track_gains: Any = None
     model: str = ""
     audio_info: tuple = ()  # (source path or None, sample_rate, channels, n_frames)
+    #: Who may export, list or render it (see ``OscServer._owner``).
+    owner: tuple = ()
 
