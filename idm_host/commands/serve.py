@@ -15,7 +15,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "/idm/ping, ...) and reply with /idm/progress, /idm/hit, /idm/stems, /idm/midi and /idm/done. "
         "See examples/README.md for the address space and DAW scripts. Stop with Ctrl-C.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s, this machine only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to bind (default: %(default)s, this machine only); anything else needs --allow-remote")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow binding an address other machines can reach; their clients may stream audio, read "
+                        "only inside --allow-read folders and write only inside --out")
+    p.add_argument("--allow-read", action="append", default=[], metavar="DIR",
+                   help="a folder clients on other machines may open files from (repeatable; default: none)")
+    p.add_argument("--confine-local", action="store_true",
+                   help="give clients on this machine the remote rules too (a machine shared with other users)")
+    p.add_argument("--token", default=None, metavar="TEXT",
+                   help="a shared secret every client must send first as /idm/auth s:token (visible to other users "
+                        "in the process list: prefer --token-file)")
+    p.add_argument("--token-file", default=None, metavar="FILE", help="read the shared token from this file's first line")
     p.add_argument("--port", type=int, default=9000, help="UDP port (default: %(default)s; 0 = any free port)")
     p.add_argument("--tcp-port", type=int, default=None, metavar="PORT",
                    help="also listen on TCP (OSC 1.0 length-prefixed framing) for large audio transfers")
@@ -28,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drum-map", default="gm", help="drum map of the MIDI file written per job")
     p.add_argument("--max-stream-s", type=float, default=900.0, help="longest audio per stream (s)")
     p.add_argument("--max-streams", type=int, default=4, help="streams open at once")
+    p.add_argument("--max-connections", type=int, default=32, help="TCP connections at once (default: %(default)s)")
+    p.add_argument("--max-connections-per-host", type=int, default=16,
+                   help="TCP connections at once from one host (default: %(default)s)")
     p.add_argument("--max-total-mb", type=float, default=1024.0, help="memory for all open streams (MiB)")
     p.add_argument("--no-stems", action="store_true", help="skip writing stem WAVs (hits and MIDI only)")
     add_output_flags(p)
@@ -36,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import signal
+    import threading
 
     from ..drum_maps import load_drum_map
     from ..models import model_path
@@ -52,12 +68,19 @@ def run(args: argparse.Namespace) -> int:
         make_separator, host=args.host, port=args.port, tcp_port=args.tcp_port, reply_port=args.reply_port,
         reply_host=args.reply_host, out_dir=args.out, max_stream_s=args.max_stream_s,
         max_streams=args.max_streams, max_total_mb=args.max_total_mb, write_stems=not args.no_stems,
-        drum_map=args.drum_map,
-    )  # validates the arguments
+        drum_map=args.drum_map, allow_remote=args.allow_remote, allow_read=args.allow_read, token=args.token,
+        token_file=args.token_file, confine_local=args.confine_local, max_connections=args.max_connections,
+        max_connections_per_host=args.max_connections_per_host,
+    )  # validates the arguments (a host beyond loopback without --allow-remote is refused here)
     model_path(args.model)  # fail now, not at the first request, when the model is not installed
     load_drum_map(args.drum_map)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:  # only sets a flag: the main thread stops the server
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     server.start()
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
     info = {"udp": list(server.udp_address or ()), "tcp": list(server.tcp_address) if server.tcp_address else None,
             "reply_port": args.reply_port, "out": str(server.out_dir)}
     if args.json:
@@ -66,6 +89,13 @@ def run(args: argparse.Namespace) -> int:
         tcp = f", tcp {info['tcp'][0]}:{info['tcp'][1]}" if info["tcp"] else ""
         print(f"idm-host OSC server on udp {info['udp'][0]}:{info['udp'][1]}{tcp}; Ctrl-C stops", file=sys.stderr)
     sys.stdout.flush()
-    server.wait()
-    server.stop()
+    try:
+        # SIGTERM and SIGINT stop the server within about a second whatever it is doing: the
+        # transports notice in 0.1 s; a running job gets half a second to see its cancellation
+        while not stop.wait(0.5) and server.running:
+            pass
+    finally:
+        server.stop(timeout_s=0.5)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

@@ -101,13 +101,15 @@ class AccessPolicy:
         read_dirs: folders remote clients may read (``--allow-read``); each must exist.
         write_dir: the only folder remote clients may write into (the server's ``--out``).
         token: the shared token, or None for none.
+        confine_local: apply the remote-client rules to clients on this machine too (for a machine
+            shared with other users).
 
     Raises:
         OscError: a read folder is missing or not a folder.
     """
 
     def __init__(self, read_dirs: Iterable["str | os.PathLike"] = (), write_dir: "str | os.PathLike" = ".",
-                 token: str | None = None):
+                 token: str | None = None, confine_local: bool = False):
         roots = []
         for d in read_dirs:
             p = Path(d).expanduser()
@@ -117,12 +119,13 @@ class AccessPolicy:
         self.read_dirs: tuple[Path, ...] = tuple(roots)
         self.write_dir = Path(write_dir).expanduser()
         self.token = token
+        self.confine_local = bool(confine_local)
         self._auth_fail: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------------ who
-    @staticmethod
-    def is_remote(host: str) -> bool:
-        return not is_loopback(host)
+    def is_remote(self, host: str) -> bool:
+        """Whether a client at ``host`` gets the remote-client rules."""
+        return self.confine_local or not is_loopback(host)
 
     # ------------------------------------------------------------------ reading
     def not_readable(self, text: str) -> AccessDenied:

@@ -21,6 +21,7 @@ from ..errors import IdmError, OscError, PresetError
 from ..types import Analysis, Audio
 from .access import AccessDenied, looks_like_path
 from .state import MAX_CHANNELS, SAMPLE_RATES, _Job, _Result, _Stream
+from .timeline import TimelineHandlers, parse_begin
 from .transport import _Reply, _UdpReply
 from .wire import _args, _ArgError
 
@@ -38,6 +39,7 @@ ADDRESSES: dict[str, str] = {
     "/idm/export/midi": "_on_export_midi",
     "/idm/midi/notes": "_on_midi_notes",
     "/idm/render": "_on_render",
+    "/idm/hits": "_on_hits",
 }
 #: Addresses served without the token (when the server has one).
 OPEN_ADDRESSES = frozenset({"/idm/ping", "/idm/auth"})
@@ -64,7 +66,7 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60] or "audio"
 
 
-class AddressHandlers:
+class AddressHandlers(TimelineHandlers):
     """The request handlers of :class:`~idm_host.osc.OscServer` (a mixin: state lives on the server)."""
 
     # -------------------------------------------------------------------------------- handlers
@@ -126,17 +128,15 @@ class AddressHandlers:
         self._submit(_Job(id_, f"{_safe_name(path.stem)}-{id_}", path, reply))
 
     def _on_begin(self, msg, reply: _Reply) -> None:
-        id_, rate, channels, frames = _args(msg, "iiii", "i:id i:sample_rate i:channels i:frames")
+        id_, rate, channels, frames, timeline = parse_begin(msg)  # frames 0: until /idm/audio/end
         if not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
             raise OscError(f"stream {id_}: sample rate {rate} Hz is out of range {SAMPLE_RATES[0]}..{SAMPLE_RATES[1]}")
         if not 1 <= channels <= MAX_CHANNELS:
             raise OscError(f"stream {id_}: {channels} channels is out of range 1..{MAX_CHANNELS}")
-        if frames <= 0:
-            raise OscError(f"stream {id_}: frames must be > 0 (got {frames})")
         if frames > self.max_stream_s * rate:
             raise OscError(f"stream {id_}: {frames / rate:.1f} s is longer than this server's limit of "
                            f"{self.max_stream_s:.0f} s per stream (serve --max-stream-s); send a shorter section")
-        stream = _Stream(id_, rate, channels, frames, reply, owner=self._owner(reply))
+        stream = _Stream(id_, rate, channels, frames, reply, owner=self._owner(reply), timeline=timeline)
         with self._lock:
             if id_ in self._streams or id_ in self._jobs:
                 raise OscError(f"stream {id_}: this id is already in use; pick a new id")
@@ -173,8 +173,15 @@ class AddressHandlers:
             if len(data) % (4 * stream.channels):
                 raise self._abort(id_, f"chunk {seq} holds {len(data)} bytes, not a whole number of "
                                        f"{stream.channels}-channel float32 frames")
-            if len(stream.buf) + len(data) > stream.n_bytes:
+            if stream.frames and len(stream.buf) + len(data) > stream.n_bytes:
                 raise self._abort(id_, f"chunk {seq} overruns the declared {stream.frames} frames")
+            if not stream.frames:  # open-ended: bounded by the per-stream and all-streams limits
+                if len(stream.buf) + len(data) > self.max_stream_s * stream.sample_rate * stream.channels * 4:
+                    raise self._abort(id_, f"chunk {seq} makes the stream longer than this server's limit of "
+                                           f"{self.max_stream_s:.0f} s (serve --max-stream-s)")
+                if sum(s.n_bytes for s in self._streams.values()) + len(data) > self.max_total_bytes:
+                    raise self._abort(id_, f"chunk {seq} would pass the server's memory limit for streams "
+                                           f"({self.max_total_bytes / 2**20:.0f} MiB)")
             stream.buf += data
             stream.next_seq += 1
 
@@ -182,15 +189,18 @@ class AddressHandlers:
         (id_,) = _args(msg, "i", "i:id")
         with self._lock:
             stream = self._take_stream(id_, reply)
+            if not stream.frames and not stream.buf:
+                raise self._abort(id_, "ended before any audio arrived")
             if len(stream.buf) != stream.n_bytes:
                 got = len(stream.buf) // (4 * stream.channels)
                 raise self._abort(id_, f"ended after {got} of {stream.frames} frames ({stream.next_seq} chunks)")
             del self._streams[id_]
-        samples = np.frombuffer(bytes(stream.buf), dtype="<f4").reshape(stream.frames, stream.channels).T
+        n_frames = len(stream.buf) // (4 * stream.channels)
+        samples = np.frombuffer(bytes(stream.buf), dtype="<f4").reshape(n_frames, stream.channels).T
         if not np.isfinite(samples).all():
             raise OscError(f"stream {id_}: the audio contains NaN or infinite samples; send float32 in -1..1")
         audio = Audio(np.ascontiguousarray(samples, dtype=np.float32), stream.sample_rate)
-        self._submit(_Job(id_, f"stream-{id_}", audio, reply))
+        self._submit(_Job(id_, f"stream-{id_}", audio, reply, timeline=stream.timeline))
 
     def _on_cancel(self, msg, reply: _Reply) -> None:
         (id_,) = _args(msg, "i", "i:id")

@@ -184,7 +184,7 @@ class JobQueue:
             source = job.source if isinstance(job.source, Path) else None
             self._results[job.id] = _Result(tr, kit, job_dir, job.engine_s, gains, model,
                                             (source, audio.sample_rate, audio.channels, audio.n_frames),
-                                            owner=job.owner)
+                                            owner=job.owner, timeline=job.timeline)
             while len(self._results) > self._keep_results:
                 self._results.popitem(last=False)
         if self.write_stems:
@@ -200,6 +200,8 @@ class JobQueue:
             self._send(job.reply, "/idm/hit", job.id, c, float(t), float(v))
             if isinstance(job.reply, _UdpReply) and k % 64 == 63:
                 time.sleep(0.0005)  # pace bursts so a client's receive buffer keeps up
+        if job.timeline is not None and isinstance(job.source, Audio):  # a plug-in's stream: frame-exact hits
+            self._send_frame_hits(job.reply, job.id, tr, job.source.sample_rate, job.timeline)
 
     def _write_outputs(self, job: _Job, tr: Transcription, kit: Kit | None, blocks, classes, rate: int,
                        channels: int, progress) -> Path:

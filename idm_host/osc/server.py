@@ -53,6 +53,7 @@ class OscServer(AddressHandlers, JobQueue):
         allow_remote: bind a host other than loopback (without it such a host is refused).
         allow_read: folders clients on other machines may read (``/idm/open``, preset files); they
             may always stream audio, and write only inside ``out_dir``.
+        confine_local: give clients on this machine the same rules as remote ones.
         token: a shared secret every client must present first (``/idm/auth s:token``); ``None``
             for none. ``token_file``: read it from the first line of this file instead.
         max_connections, max_connections_per_host: TCP connections at once, in all and from one
@@ -101,6 +102,7 @@ class OscServer(AddressHandlers, JobQueue):
         allow_read: "Iterable[str | os.PathLike]" = (),
         token: str | None = None,
         token_file: "str | os.PathLike | None" = None,
+        confine_local: bool = False,
     ):
         if separator is not None and analyze is not None:
             raise OscError("give either a separator or an analyze function, not both")
@@ -131,7 +133,7 @@ class OscServer(AddressHandlers, JobQueue):
         self.reply_host = reply_host
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.gettempdir()) / "idm-host-osc"
         self.allow_remote = bool(allow_remote)
-        self.access = AccessPolicy(allow_read, self.out_dir, load_token(token, token_file))
+        self.access = AccessPolicy(allow_read, self.out_dir, load_token(token, token_file), confine_local)
         self.max_stream_s = float(max_stream_s)
         self.max_total_bytes = int(max_total_mb * 1024 * 1024)
         self.max_streams = int(max_streams)
@@ -211,6 +213,11 @@ class OscServer(AddressHandlers, JobQueue):
     @property
     def tcp_address(self) -> tuple[str, int] | None:
         return self._tcp.server_address[:2] if self._tcp else None  # type: ignore[return-value]
+
+    @property
+    def running(self) -> bool:
+        """Started and not stopped."""
+        return self._udp is not None and not self._stopping.is_set()
 
     @property
     def clients(self) -> tuple[OscClient, ...]:

@@ -111,10 +111,13 @@ class _Stream:
     last_seen: float = field(default_factory=time.monotonic)
     #: Who may add to, end or cancel it (see ``OscServer._owner``).
     owner: tuple = ()
+    #: Where it sits on the client's timeline (a plug-in's stream; see ``osc.timeline``).
+    timeline: Any = None
 
     @property
     def n_bytes(self) -> int:
-        return self.frames * self.channels * 4
+        """Bytes declared, or for an open-ended stream (frames 0) bytes received so far."""
+        return self.frames * self.channels * 4 if self.frames else len(self.buf)
 
 
 @dataclass
@@ -134,6 +137,8 @@ class _Job:
     client: "_ClientRecord | None" = None
     #: Who may cancel it and use its result (see ``OscServer._owner``).
     owner: tuple = ()
+    #: The stream's :class:`~idm_host.osc.timeline.Timeline`, when it had one.
+    timeline: Any = None
 
 
 @dataclass
@@ -148,4 +153,6 @@ class _Result:
     audio_info: tuple = ()  # (source path or None, sample_rate, channels, n_frames)
     #: Who may export, list or render it (see ``OscServer._owner``).
     owner: tuple = ()
+    #: The stream's :class:`~idm_host.osc.timeline.Timeline`, when it had one (``/idm/hits``).
+    timeline: Any = None
 
