@@ -23,6 +23,7 @@ from idm_host.types import Audio, Stems
 log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
+MIDI_SUFFIXES = (".mid", ".midi")
 
 
 @dataclass(frozen=True)
@@ -303,3 +304,21 @@ def write_temp_stem(session: Session, symbol: str, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(session.source.path).stem if session.source.path else "drums"
     return save_audio(folder / f"{stem}-{symbol}.wav", st.stem(symbol), st.sample_rate, bit_depth=32, overwrite=True)
+
+
+def read_midi_hits(path: str | Path, session: Session, *, drum_map: str = "gm"
+                   ) -> tuple[dict[str, list[tuple[float, float]]], int]:
+    """The hits of a drum MIDI file for ``session``: ``({class: [(time_s, velocity)]}, n_after_end)``;
+    hits after the end of the session's audio are counted, not returned."""
+    from idm_host.midi import read_midi
+
+    tr = read_midi(path, drum_map=drum_map, classes=session.classes)
+    out: dict[str, list[tuple[float, float]]] = {}
+    late = 0
+    for c in session.classes:
+        for h in tr.hits.get(c, ()):
+            if h.time_s <= session.duration_s:
+                out.setdefault(c, []).append((float(h.time_s), float(h.velocity)))
+            else:
+                late += 1
+    return out, late

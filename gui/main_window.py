@@ -8,27 +8,36 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PyQt6.QtCore import QByteArray, Qt
-from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
-from PyQt6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+from PyQt6.QtCore import QByteArray, Qt, QTimer
+from PyQt6.QtGui import QAction, QCloseEvent, QShowEvent
+from PyQt6.QtWidgets import (
+    QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout, QWidget,
+)
 
 from idm_host.errors import IdmError
 
-from . import document
+from . import document, screen_fit
+from .dialogs.keys_help import EditingKeysDialog
 from .jobs import JobRunner
+from .keys import StandardKey, key_sequences
 from .playback import AudioPlayer
 from .session_model import SessionModel
 from .settings import make_settings, recent_files
+from .views.hit_inspector import HitInspector
 from .views.kit_panel import KitPanel
 from .views.mixer import MixerPanel
 from .views.onset_grid import OnsetGridView
 from .views.progress_bar import ProgressPanel
+from .views.status_bar import StatusBar
 from .views.time_axis import TimeAxis
 from .views.transport import TransportBar
 from .views.waveform import OverviewBar, WaveformView
 from .window_files import FileActions
 
 log = logging.getLogger(__name__)
+
+#: The height the Kit and Mixer docks open at (less on a small screen).
+DOCK_H = 290
 
 
 class MainWindow(FileActions, QMainWindow):
@@ -40,7 +49,6 @@ class MainWindow(FileActions, QMainWindow):
         self.setObjectName("MainWindow")
         self.setWindowTitle("idm-studio")
         self.setAcceptDrops(True)
-        self.resize(1280, 820)
         self.model_name = model
         self.separators = separators or document.SeparatorCache()
         self.settings = make_settings()
@@ -57,8 +65,10 @@ class MainWindow(FileActions, QMainWindow):
         self._build_actions()
         self._build_status()
         self._wire()
+        screen_fit.open_size(self)
         self._restore_settings()
         self._update_title()
+        self._placed = False
 
     # ------------------------------------------------------------------ construction
     def _build_central(self) -> None:
@@ -92,8 +102,6 @@ class MainWindow(FileActions, QMainWindow):
         self.mixer_dock = self._dock("Mixer", "MixerDock", self.mixer, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.kit_dock, self.mixer_dock)
         self.kit_dock.raise_()
-        self.kit_panel.setMinimumHeight(252)
-        self.mixer.setMinimumHeight(252)
         self.osc_panel = None
         try:
             from .views.osc_panel import OscPanel
@@ -101,21 +109,26 @@ class MainWindow(FileActions, QMainWindow):
             log.info("OSC panel unavailable: %s", exc)
         else:
             self.osc_panel = OscPanel(self._osc_analyze)
-            self.osc_dock = self._dock("OSC bridge", "OscDock", self.osc_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+            scroll = QScrollArea()  # on a short screen the panel scrolls instead of holding the window tall
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setWidget(self.osc_panel)
+            self.osc_dock = self._dock("OSC bridge", "OscDock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
             self.osc_dock.hide()
             self.osc_panel.analysis_received.connect(self._on_osc_analysis)
 
     def _action(self, text: str, slot: Callable, shortcut: Any = None, *, tip: str = "") -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
-            a.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+            a.setShortcuts(key_sequences(*(shortcut if isinstance(shortcut, list) else [shortcut])))
         a.setStatusTip(tip)
         a.triggered.connect(lambda _checked=False: slot())
         self.addAction(a)
         return a
 
     def _build_actions(self) -> None:
-        SK = QKeySequence.StandardKey
+        SK = StandardKey
         A = self._action
         self.open_action = A("&Open Audio…", self.open_dialog, SK.Open, tip="Analyse an audio file")
         self.open_session_action = A("Open &Session…", self.open_session_dialog, "Ctrl+Shift+O")
@@ -129,13 +142,14 @@ class MainWindow(FileActions, QMainWindow):
         self.quantise_action = A("&Quantise", lambda: self.grid.quantise_selected(
             self.transport.strength.value() / 100.0), "Q")
         self.select_all_action = A("Select &All", self.grid.select_all, SK.SelectAll)
-        self.delete_action = A("&Delete", self.grid.delete_selected, [QKeySequence(SK.Delete)])
+        self.delete_action = A("&Delete", self.grid.delete_selected, SK.Delete)
+        self.cut_action = A("Cu&t", self.grid.cut_selected, SK.Cut)
         self.copy_action = A("&Copy", self.grid.copy_selected, SK.Copy)
-        self.paste_action = A("&Paste", self.grid.paste, SK.Paste)
+        self.paste_action = A("&Paste", self.grid.paste, SK.Paste, tip="Paste at the edit cursor (click the ruler)")
         self.zoom_in_action = A("Zoom &In", lambda: self.axis.zoom(1.5), SK.ZoomIn)
         self.zoom_out_action = A("Zoom &Out", lambda: self.axis.zoom(1 / 1.5), SK.ZoomOut)
         self.fit_action = A("&Fit Whole File", self.axis.fit, "Ctrl+0")
-        for a in (self.select_all_action, self.delete_action, self.copy_action, self.paste_action):
+        for a in (self.select_all_action, self.delete_action, self.cut_action, self.copy_action, self.paste_action):
             a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the grid handles these keys itself
         self.cancel_action = A("Cancel Job", self.runner.cancel, "Esc")
         self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -150,8 +164,8 @@ class MainWindow(FileActions, QMainWindow):
         edit = mb.addMenu("&Edit")
         edit.addActions([self.model.undo_action, self.model.redo_action])
         edit.addSeparator()
-        edit.addActions([self.copy_action, self.paste_action, self.delete_action, self.select_all_action,
-                         self.quantise_action])
+        edit.addActions([self.cut_action, self.copy_action, self.paste_action, self.delete_action,
+                         self.select_all_action, self.quantise_action])
         view = mb.addMenu("&View")
         view.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
         view.addSeparator()
@@ -168,17 +182,23 @@ class MainWindow(FileActions, QMainWindow):
 
     def _build_status(self) -> None:
         self.progress_panel = ProgressPanel(self.runner)
-        self.audio_status = QLabel(self.player.status_text)
+        # the short form ("no audio output") in the bar; why, in the tooltip
+        self.audio_status = QLabel(self.player.status_text.split(" (")[0])
+        self.audio_status.setToolTip(self.player.status_text)
         self.audio_status.setObjectName("AudioStatus")
         self.info_label = QLabel("")
-        sb = self.statusBar()
+        self.inspector = HitInspector(self.model, self.grid)
+        sb = StatusBar(self)
+        self.setStatusBar(sb)
         sb.addWidget(self.info_label, 1)
+        sb.addPermanentWidget(self.inspector)
         sb.addPermanentWidget(self.progress_panel)
         sb.addPermanentWidget(self.audio_status)
 
     def _wire(self) -> None:
         m = self.model
         m.error_occurred.connect(self._on_model_error)
+        m.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         m.modified_changed.connect(lambda _m: self._update_title())
         m.session_changed.connect(self._on_model_session_changed)
         m.edited.connect(self._update_info)
@@ -208,8 +228,7 @@ class MainWindow(FileActions, QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        self._state_restored = isinstance(state, QByteArray) and self.restoreState(state)
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -339,9 +358,22 @@ class MainWindow(FileActions, QMainWindow):
         self.info_label.setText(f"{self.model.n_hits()} hits{sel}")
 
     def _show_keys(self) -> None:
-        from .views import onset_grid
+        dialog = EditingKeysDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.keys_dialog = dialog
 
-        QMessageBox.information(self, "Editing keys", (onset_grid.__doc__ or "").split("The view never")[0])
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._placed:  # once the window manager has framed the window, keep the frame on screen
+            self._placed = True
+            QTimer.singleShot(0, self._place)
+
+    def _place(self) -> None:
+        screen_fit.keep_on_screen(self)
+        if not self._state_restored:  # first run: the kit gets about 40% of the height (it scrolls if less)
+            h = int(min(DOCK_H, 0.4 * self.height()))
+            self.resizeDocks([self.kit_dock, self.mixer_dock], [h, h], Qt.Orientation.Vertical)
 
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

@@ -21,6 +21,7 @@ from idm_host.session import (
 )
 from idm_host.types import Audio, Stems
 
+from .keys import key_sequences
 from .views.waveform import Peaks
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,41 @@ class LaneHits:
 _EMPTY = LaneHits(np.empty(0), np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64))
 
 
+#: Hits of one lane closer than this after quantising merge (the MIDI reader joins them too).
+MERGE_S = 0.001
+
+
+class QuantiseMerging(Command):
+    """``quantise`` and then, in the same step, merge each quantised hit with the hits of its lane
+    that are now within :data:`MERGE_S` of it (keeping the loudest). ``merged`` counts the hits removed."""
+
+    def __init__(self, quantise: Quantize):
+        self.quantise = quantise
+        self.label = quantise.label
+        self.merged = 0
+
+    def run(self, session, state):
+        state, change = self.quantise.run(session, state)
+        moved = set(change.hit_ids)
+        gone: list[int] = []
+        for c in change.classes:
+            hits = state.hits[c]  # sorted by time
+            i = 0
+            while i < len(hits):
+                j = i + 1
+                while j < len(hits) and hits[j].time_s - hits[i].time_s < MERGE_S:
+                    j += 1
+                group = hits[i:j]
+                if len(group) > 1 and any(h.id in moved for h in group):
+                    keep = max(group, key=lambda h: (h.velocity, -h.id))
+                    gone += [h.id for h in group if h is not keep]
+                i = j
+        self.merged = len(gone)
+        if gone:
+            state, _ = DeleteHits(gone).run(session, state)
+        return state, change
+
+
 class SessionModel(QObject):
     """The open session, as Qt signals and intents.
 
@@ -57,6 +93,7 @@ class SessionModel(QObject):
         stems_changed(): the separated stems were replaced (re-separation, or its undo/redo).
         modified_changed(bool): the document differs from its saved state (or not any more).
         error_occurred(str): an intent was refused; the message says why (nothing changed).
+        status_message(str): a note about an edit that was made (e.g. hits merged by quantising).
         edited(): after any change (for re-render scheduling).
     """
 
@@ -69,6 +106,7 @@ class SessionModel(QObject):
     stems_changed = pyqtSignal()
     modified_changed = pyqtSignal(bool)
     error_occurred = pyqtSignal(str)
+    status_message = pyqtSignal(str)
     edited = pyqtSignal()
 
     def __init__(self, parent: QObject | None = None):
@@ -80,11 +118,11 @@ class SessionModel(QObject):
         self._cache: dict[str, LaneHits] = {}
         self._modified = False
         self.undo_action = QAction("&Undo", self)
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setShortcuts(key_sequences(QKeySequence.StandardKey.Undo, "Ctrl+Z"))
         self.undo_action.triggered.connect(self.undo)
         self.redo_action = QAction("&Redo", self)
-        self.redo_action.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z"),
-                                       QKeySequence("Ctrl+Y")])
+        # on X11 StandardKey.Redo already is Ctrl+Shift+Z: each sequence once, or Qt calls it ambiguous
+        self.redo_action.setShortcuts(key_sequences(QKeySequence.StandardKey.Redo, "Ctrl+Shift+Z", "Ctrl+Y"))
         self.redo_action.triggered.connect(self.redo)
         self._update_actions()
 
@@ -233,7 +271,7 @@ class SessionModel(QObject):
         commands = [AddHits(c, list(v)) for c, v in hits.items() if v]
         if not commands:
             return []
-        change = self.apply(commands[0] if len(commands) == 1 else Compound(commands, label))
+        change = self.apply(commands[0] if len(commands) == 1 and label == AddHits.label else Compound(commands, label))
         return list(change.hit_ids) if change is not None else []
 
     def delete_hits(self, ids: Iterable[int]) -> bool:
@@ -257,8 +295,21 @@ class SessionModel(QObject):
         return bool(values) and self.apply(SetVelocity(values=values, merge_key=merge_key)) is not None
 
     def quantise(self, ids: Iterable[int] | None, grid: str, strength: float) -> bool:
-        """Quantise ``ids`` (or every hit with ``None``) to ``grid`` with ``strength`` 0..1."""
-        return self.apply(Quantize(None if ids is None else list(ids), grid, strength=strength)) is not None
+        """Quantise ``ids`` (or every hit with ``None``) to ``grid`` with ``strength`` 0..1; hits of one
+        lane that land within :data:`MERGE_S` of each other become one (the loudest), in the same
+        undo step, so that the grid shows what a MIDI export writes."""
+        cmd = QuantiseMerging(Quantize(None if ids is None else list(ids), grid, strength=strength))
+        change = self.apply(cmd)
+        if change is not None and cmd.merged:
+            self.status_message.emit(f"Quantised; {cmd.merged} hit{'s' if cmd.merged != 1 else ''} that landed "
+                                     "on another hit of the same drum merged into it")
+        return change is not None
+
+    def set_times(self, times: Mapping[int, float]) -> bool:
+        """Move hits to exact times ``{id: time_s}`` (clipped to the file), as one undo step."""
+        d = self.duration_s
+        times = {int(k): min(max(float(v), 0.0), d) for k, v in times.items()}
+        return bool(times) and self.apply(MoveHits(times=times)) is not None
 
     def set_tempo(self, bpm: float | None = None, downbeat_s: float | None = None) -> bool:
         return self.apply(SetTempo(bpm, downbeat_s)) is not None

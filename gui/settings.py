@@ -38,3 +38,19 @@ def push_recent_file(settings: QSettings, path: str | os.PathLike) -> list[str]:
     items = items[:MAX_RECENT]
     settings.setValue("recent_files", items)
     return items
+
+
+def remembered_folder(settings: QSettings, key: str) -> Path | None:
+    value = settings.value(key)
+    return Path(str(value)) if value else None
+
+
+def writable_folder(*candidates: "str | os.PathLike | None") -> Path:
+    """The first candidate that is an existing folder this user may write into, else the home folder."""
+    for c in candidates:
+        if c is None or str(c) == "":
+            continue
+        p = Path(c).expanduser()
+        if p.is_dir() and os.access(p, os.W_OK | os.X_OK):
+            return p
+    return Path.home()

@@ -15,7 +15,8 @@ from idm_host.errors import IdmError
 
 from . import document
 from .dialogs.export import ExportDialog
-from .settings import push_recent_file, recent_files
+from .settings import push_recent_file, recent_files, remembered_folder, writable_folder
+from .views.transport import is_own_drag
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ class FileActions:
         if not self._maybe_save():
             return False
         p = Path(path)
+        if p.is_dir() and not document.is_session_path(p):
+            self._on_runner_failed(f"{p}: not an .idmsession (there is no session.json in this folder); "
+                                   "choose a folder saved by Save Session, or open an audio file")
+            return False
         if document.is_session_path(p):
             return self._run(f"Opening {p.name}", document.open_session, self._show_opened, p)
         return self._run(f"Analysing {p.name}", document.analyse_file, self._show_opened, p,
@@ -70,9 +75,15 @@ class FileActions:
         s = self.model.session
         if s is None:
             return False
-        suggested = str(Path(s.source.path).with_suffix(".idmsession")) if s.source.path else "drums.idmsession"
-        path, _ = QFileDialog.getSaveFileName(self, "Save session as", suggested, "idm-host session (*.idmsession)")
-        return bool(path) and self.save_to(path, overwrite=True)
+        source = Path(s.source.path) if s.source.path else None
+        folder = writable_folder(remembered_folder(self.settings, "session/folder"), source and source.parent)
+        suggested = folder / f"{source.stem if source else 'drums'}.idmsession"
+        path, _ = QFileDialog.getSaveFileName(self, "Save session as", str(suggested),
+                                              "idm-host session (*.idmsession)")
+        if not path:
+            return False
+        self.settings.setValue("session/folder", str(Path(path).parent))
+        return self.save_to(path, overwrite=True)
 
     def save_to(self, path: str | Path, *, overwrite: bool = False) -> bool:
         """Save the session (synchronously: saving is quick and must finish before closing)."""
@@ -106,10 +117,13 @@ class FileActions:
         s = self.model.session
         if s is None:
             return
-        folder = Path(s.source.path).parent if s.source.path else Path.home()
-        name = Path(s.source.path).stem if s.source.path else "drums"
-        dialog = ExportDialog(folder, name, self, has_stems=s.stems is not None)
+        source = Path(s.source.path) if s.source.path else None
+        # the folder used last time, else the source's folder, else home: never one this user cannot write
+        folder = writable_folder(remembered_folder(self.settings, "export/folder"), source and source.parent)
+        name = source.stem if source else "drums"
+        dialog = ExportDialog(folder, name, self, has_stems=s.stems is not None, settings=self.settings)
         if dialog.exec() == QDialog.DialogCode.Accepted:
+            dialog.remember()
             self.export(dialog.options())
         dialog.deleteLater()
 
@@ -149,12 +163,49 @@ class FileActions:
         return document.write_temp_stem(s, symbol, Path(self._tmp.name))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+        # our own drags (the MIDI button, a lane's stem) dropped back on the window mean nothing
+        if is_own_drag(event):
+            event.ignore()
+        elif event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        if is_own_drag(event):
+            event.ignore()
+            return
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
             event.acceptProposedAction()
-            QTimer.singleShot(0, lambda p=urls[0].toLocalFile(): self.open_path(p))
+            path = urls[0].toLocalFile()
+            if Path(path).suffix.lower() in document.MIDI_SUFFIXES:
+                QTimer.singleShot(0, lambda: self.import_midi(path))
+            else:
+                QTimer.singleShot(0, lambda: self.open_path(path))
+
+    def import_midi(self, path: str | Path, *, ask: bool = True) -> int:
+        """Add the hits of a drum MIDI file to the session (after a question), as one undo step."""
+        s = self.model.session
+        p = Path(path)
+        if s is None:
+            self._on_model_error(f"{p.name}: open an audio file first; a MIDI file adds hits to its session")
+            return 0
+        try:
+            hits, outside = document.read_midi_hits(p, s)
+        except IdmError as exc:
+            self._on_runner_failed(str(exc))
+            return 0
+        n = sum(len(v) for v in hits.values())
+        if not n:
+            self._on_model_error(f"{p.name}: no drum hits this session's drums can take")
+            return 0
+        late = f" ({outside} more fall after the end of the audio and are left out)" if outside else ""
+        if ask and QMessageBox.question(
+                self, "Import MIDI", f"Add the {n} hits of {p.name} to this session's hits?{late}\n"
+                "Undo removes them again.") != QMessageBox.StandardButton.Yes:
+            return 0
+        ids = self.model.add_hits(hits, label="import MIDI")
+        if ids:
+            self.grid.set_selection(ids)
+            self.statusBar().showMessage(f"Imported {len(ids)} hits from {p.name}{late}", 8000)
+        return len(ids)
 

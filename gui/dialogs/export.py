@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
     QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget,
@@ -17,9 +18,14 @@ from ..document import ExportOptions
 
 
 class ExportDialog(QDialog):
-    """Choose what to export and where. ``options()`` gives the :class:`ExportOptions`."""
+    """Choose what to export and where. ``options()`` gives the :class:`ExportOptions`.
 
-    def __init__(self, folder: str | Path, name: str, parent: QWidget | None = None, *, has_stems: bool = True):
+    With ``settings`` (a QSettings), the choices of the last export (not "Replace existing files")
+    are shown again, and :meth:`remember` stores the current ones and the folder for next time.
+    """
+
+    def __init__(self, folder: str | Path, name: str, parent: QWidget | None = None, *, has_stems: bool = True,
+                 settings: QSettings | None = None):
         super().__init__(parent)
         self.setObjectName("ExportDialog")
         self.setWindowTitle("Export")
@@ -88,6 +94,46 @@ class ExportDialog(QDialog):
         self.midi.toggled.connect(self.drum_map.setEnabled)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.settings = settings
+        if settings is not None:
+            self._restore(settings)
+
+    def _restore(self, st: QSettings) -> None:
+        def flag(key: str, box: QCheckBox) -> None:
+            if st.contains(f"export/{key}"):
+                box.setChecked(bool(st.value(f"export/{key}", box.isChecked(), type=bool)))
+
+        if self.stems.isEnabled():
+            flag("stems", self.stems)
+        for key, box in (("mix", self.mix), ("midi", self.midi), ("kit", self.kit)):
+            flag(key, box)
+        if st.value("export/grouping") == "groups":
+            self.by_group.setChecked(True)
+        fmt = self.format.findText(str(st.value("export/format", "")))
+        if fmt >= 0:
+            self.format.setCurrentIndex(fmt)
+        for combo, key in ((self.depth, "depth"), (self.drum_map, "drum_map")):
+            value = st.value(f"export/{key}")
+            i = combo.findData(int(value) if key == "depth" and str(value).isdigit() else value)
+            if value is not None and i >= 0:
+                combo.setCurrentIndex(i)
+
+    def remember(self) -> None:
+        """Store the folder and the choices (not "Replace existing files") in the settings."""
+        st = self.settings
+        if st is None:
+            return
+        o = self.options()
+        st.setValue("export/folder", str(o.folder))
+        if self.stems.isEnabled():
+            st.setValue("export/stems", o.stems)
+        for key in ("mix", "midi", "kit"):
+            st.setValue(f"export/{key}", getattr(o, key))
+        st.setValue("export/grouping", o.grouping)
+        st.setValue("export/format", o.audio_format)
+        st.setValue("export/depth", o.bit_depth)
+        st.setValue("export/drum_map", o.drum_map)
+        st.sync()
 
     def _on_browse_clicked(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())

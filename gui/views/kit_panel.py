@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 AUDIO_FILTER = "Audio files (*.wav *.flac *.mp3 *.ogg *.aif *.aiff);;All files (*)"
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
 CURVES = ("linear", "exponential", "fixed")
+#: The narrowest a kit tile gets.
+TILE_W = 200
 
 
 def dropped_audio_path(mime) -> str | None:
@@ -95,7 +97,6 @@ class KitTile(QFrame):
         self.model = model
         self.symbol = symbol
         self.setAcceptDrops(True)
-        self.setFixedWidth(200)
         info = class_info(symbol)
         color = theme.class_color(symbol)
         title = QLabel(f"<b>{info.name}</b> <span style='color:#8a909c'>{symbol}</span>")
@@ -156,6 +157,8 @@ class KitTile(QFrame):
         lay.addWidget(self.origin_label)
         lay.addLayout(buttons)
         lay.addLayout(params)
+        # as wide as the buttons need ("Replace…" whole in any font), and never narrower than TILE_W
+        self.setFixedWidth(max(TILE_W, lay.sizeHint().width()))
 
         self.play_button.clicked.connect(lambda: self.audition_requested.emit(self.symbol))
         self.replace_button.clicked.connect(self._on_replace_clicked)

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 NO_FX = "no effects"
 CUSTOM_FX = "custom chain"
 GAIN_STEPS_PER_DB = 10
+#: The narrowest a mixer strip gets.
+STRIP_W = 96
 
 
 def strip_title(strip: str) -> str:
@@ -192,7 +194,6 @@ class MixerStrip(QFrame):
         self.setObjectName("MixerStrip")
         self.model = model
         self.strip = strip
-        self.setFixedWidth(96)
         color = theme.class_color(strip) if strip not in ("master", "residual") else theme.ACCENT
         name = QLabel(strip_title(strip))
         name.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -230,6 +231,8 @@ class MixerStrip(QFrame):
         lay.addWidget(self.fader, 1, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.db_label)
         self._fill_presets()
+        # wide enough for the longest preset name: the combo then shows every entry whole
+        self.setFixedWidth(max(STRIP_W, self.fx_combo.sizeHint().width() + 2 * 4 + 2))
         self.fader.valueChanged.connect(self._on_fader_changed)
         self.pan.valueChanged.connect(
             lambda v: self.model.set_mixer(self.strip, pan=v / 100.0, merge_key=("pan", self.strip)))
@@ -263,6 +266,7 @@ class MixerStrip(QFrame):
         if self.fx_combo.findText(label) < 0:
             self.fx_combo.addItem(label)
         self.fx_combo.setCurrentText(label)
+        self.fx_combo.setToolTip(f"Effect chain: {label} (presets from presets/fx)")
         del blockers
         self.db_label.setText(f"{m.gain_db:+.1f} dB")
 

@@ -27,21 +27,25 @@ import json
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PyQt6.QtCore import QLineF, QMimeData, QPointF, QRectF, Qt, QUrl, pyqtSignal
-from PyQt6.QtGui import QColor, QDrag, QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
-from PyQt6.QtWidgets import QApplication, QSizePolicy, QWidget
+from PyQt6.QtCore import QEvent, QLineF, QMimeData, QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import (
+    QColor, QDrag, QFont, QFontMetricsF, QHelpEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent,
+)
+from PyQt6.QtWidgets import QApplication, QSizePolicy, QToolTip, QWidget
 
 from idm_host.classes import class_info
 from idm_host.errors import IdmError
+from idm_host.midi import to_midi_velocity
 
 from .. import theme
 from . import grid_math
 from .time_axis import TimeAxis
+from .transport import file_drag_mime
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
 
-HEADER_W = 118
+HEADER_W = 128
 RULER_H = 24
 MIN_LANE_H = 18
 DRAG_THRESHOLD_PX = 4
@@ -409,16 +413,18 @@ class OnsetGridView(QWidget):
 
     def _paint_headers(self, p: QPainter, lane_h: float) -> None:
         p.setFont(self._font)
+        fm = QFontMetricsF(self._font)
         for i, symbol in enumerate(self.classes):
             r = QRectF(0, RULER_H + i * lane_h, HEADER_W, lane_h)
             p.fillRect(r, theme.PANEL)
             p.fillRect(QRectF(0, r.top() + 1, 4, r.height() - 2), self._colors.get(symbol, theme.ACCENT))
+            count = str(len(self.model.hits(symbol)))
+            room = HEADER_W - 10 - 6 - fm.horizontalAdvance(count) - 6  # the name never runs into the count
             p.setPen(theme.TEXT)
             p.drawText(r.adjusted(10, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                       class_info(symbol).name)
+                       fm.elidedText(class_info(symbol).name, Qt.TextElideMode.ElideRight, room))
             p.setPen(theme.TEXT_DIM)
-            p.drawText(r.adjusted(10, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                       str(len(self.model.hits(symbol))))
+            p.drawText(r.adjusted(10, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, count)
             p.setPen(QPen(theme.BACKGROUND, 1))
             p.drawLine(QPointF(0, r.bottom()), QPointF(self.width(), r.bottom()))
 
@@ -451,6 +457,28 @@ class OnsetGridView(QWidget):
         return {c for c in self.classes if np.isin(self.model.hits(c).ids, self.selected, assume_unique=True).any()}
 
     # ------------------------------------------------------------------ mouse
+    def hit_tooltip(self, pos: QPointF) -> str:
+        """What hovering at ``pos`` tells: the hit's class, exact time and velocity ("" off a hit)."""
+        hit = self.hit_at(pos)
+        if hit is None:
+            return ""
+        symbol, _, t, v = hit
+        bpm, downbeat = self.model.tempo
+        bar, beat = grid_math.bar_beat(t, bpm, downbeat)
+        return (f"{class_info(symbol).name}: {t:.4f} s (bar {bar}, beat {beat:.2f})\n"
+                f"velocity {v:.3f} (MIDI {to_midi_velocity(v)})")
+
+    def event(self, event: QEvent) -> bool:  # noqa: D102 - Qt override: hover tooltips on hits
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            text = self.hit_tooltip(QPointF(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         pos = event.position()
@@ -570,9 +598,7 @@ class OnsetGridView(QWidget):
         except IdmError as exc:
             self.model.error_occurred.emit(str(exc))
             return None
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(path))])
-        return mime
+        return file_drag_mime([path])
 
     def drag_stem_out(self, symbol: str) -> None:
         """Start dragging ``symbol``'s stem out of the window (drag a lane's name)."""
@@ -630,8 +656,7 @@ class OnsetGridView(QWidget):
         elif key == K.Key_C and ctrl:
             self.copy_selected()
         elif key == K.Key_X and ctrl:
-            if self.copy_selected():
-                self.delete_selected()
+            self.cut_selected()
         elif key == K.Key_V and ctrl:
             self.paste()
         elif key in (K.Key_Up, K.Key_Down):
@@ -729,11 +754,31 @@ class OnsetGridView(QWidget):
                 pass
         at = self.cursor_s if at_s is None else at_s
         add: dict[str, list[tuple[float, float]]] = {}
+        late = foreign = 0
         for symbol, offset, velocity in items:
             t = at + offset
-            if symbol in self.classes and 0.0 <= t <= self.model.duration_s:
+            if symbol not in self.classes:
+                foreign += 1
+            elif not 0.0 <= t <= self.model.duration_s:
+                late += 1
+            else:
                 add.setdefault(symbol, []).append((t, min(max(velocity, 0.0), 1.0)))
         ids = self.model.add_hits(add, label="paste") if add else []
         if ids:
             self.set_selection(ids)
+        if late or foreign:
+            why = []
+            if late:
+                why.append(f"{late} would fall after the end of the file")
+            if foreign:
+                why.append(f"{foreign} belong to drums this session does not have")
+            self.model.status_message.emit(f"Pasted {len(ids)} of {len(items)} hits; " + " and ".join(why)
+                                           + " (not pasted)")
         return len(ids)
+
+    def cut_selected(self) -> int:
+        """Copy the selection, then delete it (one undo step: "delete hits"); returns how many hits."""
+        n = self.copy_selected()
+        if n:
+            self.delete_selected()
+        return n

@@ -20,6 +20,13 @@ log = logging.getLogger(__name__)
 MAX_LOG_LINES = 200
 
 
+def plural(n: int, word: str) -> str:
+    """``"1 analysis"``, ``"2 analyses"``, ``"0 messages"``."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-2] + 'es' if word.endswith('is') else word + 's'}"
+
+
 class OscPanel(QWidget):
     """Controls for the OSC server.
 
@@ -179,15 +186,15 @@ class OscPanel(QWidget):
             return
         self._show_clients(self.server.clients)
         s = self.server.stats
-        self.stats.setText(f"{s.get('messages', 0)} messages, {s.get('jobs_done', 0)} analyses, "
-                           f"{s.get('errors', 0)} errors")
+        self.stats.setText(", ".join(plural(s.get(k, 0), word) for k, word in
+                                     (("messages", "message"), ("jobs_done", "analysis"), ("errors", "error"))))
 
     def _show_clients(self, clients: tuple[OscClient, ...]) -> None:
         now = time.time()
         rows = []
         for c in clients:
             jobs = f", {len(c.active_jobs)} running" if c.active_jobs else ""
-            rows.append(f"{c.name}  ({len(c.jobs)} jobs{jobs}, seen {max(0.0, now - c.last_seen):.0f} s ago)")
+            rows.append(f"{c.name}  ({plural(len(c.jobs), 'job')}{jobs}, seen {max(0.0, now - c.last_seen):.0f} s ago)")
         if rows == self._client_rows:
             return
         changed = [r.split("  ")[0] for r in rows] != [r.split("  ")[0] for r in self._client_rows]

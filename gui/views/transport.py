@@ -18,13 +18,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
 
 PLAY_SOURCES = ("Mix", "Stems", "Render")
+#: Marks drags that start in idm-studio, so that dropping one back on the window does nothing.
+OWN_DRAG_MIME = "application/x-idm-studio-drag"
 
 
 def file_drag_mime(paths: list[Path]) -> QMimeData:
-    """Drag data carrying local files (what DAWs and file managers accept)."""
+    """Drag data carrying local files (what DAWs and file managers accept), marked as our own."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(Path(p).resolve())) for p in paths])
+    mime.setData(OWN_DRAG_MIME, b"1")
     return mime
+
+
+def is_own_drag(event) -> bool:
+    """Whether a drag/drop event carries a drag that started in this application."""
+    return event.source() is not None or event.mimeData().hasFormat(OWN_DRAG_MIME)
 
 
 class DragOutButton(QToolButton):

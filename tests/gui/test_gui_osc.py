@@ -33,7 +33,7 @@ def test_osc_open_request_becomes_a_session(qtbot, separator, demo_loop, tmp_pat
     assert any("analysed" in t and name in t for t in lines), lines
     # the client is listed, with its job
     assert panel.client_names == [name]
-    assert "1 jobs" in panel.clients.item(0).text()
+    assert "(1 job," in panel.clients.item(0).text()  # one job, in the singular
     # a failing request from the same client is logged from the server's result listener
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
