@@ -8,25 +8,27 @@ Layout of an output folder::
     OUT/<track>/transcription.mid   General MIDI
     OUT/<track>/kit/<CLASS>.wav     the extracted one-shots
 
-Everything is written under a hidden temporary folder first and moved into place only when all of
-it succeeded: a failure or a cancel leaves nothing partial, and existing files are never replaced
-without ``overwrite``.
+Everything is written into a hidden temporary folder beside ``OUT/<track>`` first
+(``.<track>.idm-<pid>-<random>.partial``, see :mod:`idm_host.fsutil`) and renamed into place only
+when all of it was written and read back whole: a failure, a cancel, SIGTERM or SIGINT leaves
+nothing partial and no folder it created; existing files are never replaced without ``overwrite``.
+While it writes, ``OUT/.<track>.idm-lock`` is held: a second writer of the same folder fails at
+once, and the temporaries a killed writer left are removed by the next one.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .audio import save_audio
+from .audio import save_audio, verify_written
 from .classes import GROUPS, group_of
 from .errors import AudioError, IdmError
-from .fsutil import atomic_write_text
+from .fsutil import (FolderLock, atomic_write_text, fsync_dir, make_dirs, make_temp_dir, os_error_text,
+                     remove_empty, remove_leftovers, remove_path)
 from .progress import ProgressCallback, Stage
 from .types import Transcription
 
@@ -68,33 +70,89 @@ def write_separation(
 
     Returns:
         A summary: paths written, hit counts per class, durations.
-    """
-    from .midi import write_midi
 
+    Raises:
+        IdmError: ``out_dir`` is a file or a link, holds outputs (without ``overwrite``), another run
+            is writing it (:class:`~idm_host.errors.BusyError`), or the disk is full or read-only.
+    """
     fmt = format.lower()
     if fmt not in FORMATS:
         raise AudioError(f"cannot write stems as {format!r}; use wav or flac")
     out = Path(out_dir)
     names = output_names(separator.classes, merge, fmt)
-    clash = [n for n in names if (out / n).exists()]
+    _check_target(out, names, overwrite)
+    created = make_dirs(out.parent)
+    try:
+        with FolderLock(out):
+            remove_leftovers(out, locked=True)
+            for old in out.glob(".idm-partial-*") if out.is_dir() else ():  # left by idm-host 0.1's writer
+                remove_path(old)
+            stage = Stage(progress)
+            a, enc, tr, kit = separator.prepare(audio, transcription, kit=None, progress=stage.sub(0.0, 0.35))
+            try:
+                work = make_temp_dir(out)
+            except OSError as exc:
+                raise IdmError(f"{out.parent}: cannot write here ({os_error_text(exc)}); "
+                               "check the folder's permissions or choose another --out") from exc
+            try:
+                _write_all(separator, work, a, tr, kit, merge=merge, fmt=fmt, bit_depth=bit_depth, masking=masking,
+                           alpha=alpha, drum_map=drum_map, stage=stage)
+                written = _commit(work, out, names)
+                stage(1.0, "done")
+            finally:
+                if work.exists():
+                    remove_path(work)
+    except OSError as exc:
+        remove_empty(created)
+        raise IdmError(f"{out}: cannot write ({os_error_text(exc)}); check space and permissions") from exc
+    except BaseException:
+        remove_empty(created)
+        raise
+    return {
+        "input": str(a.source) if a.source else None,
+        "out_dir": str(out),
+        "model": separator.model_name,
+        "sample_rate": a.sample_rate,
+        "channels": a.channels,
+        "duration_s": a.duration_s,
+        "classes": list(GROUPS if merge else separator.classes),
+        "hits": {cl: len(h) for cl, h in tr.hits.items()},
+        "files": written,
+    }
+
+
+def _check_target(out: Path, names: list[str], overwrite: bool) -> None:
+    """Refuse a target that is a file or a link, holds links where outputs go, or (without
+    ``overwrite``) already holds an output; nothing is written through a link."""
+    if out.is_symlink():
+        raise IdmError(f"{out}: is a link; idm-host writes outputs only into real folders; "
+                       "remove the link or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise IdmError(f"{out}: is a file, not a folder; choose another --out")
+    for sub in {Path(n).parent for n in names} - {Path(".")}:
+        if (out / sub).is_symlink() or ((out / sub).exists() and not (out / sub).is_dir()):
+            raise IdmError(f"{out / sub}: is a link or a file; idm-host writes outputs only into real folders")
+    clash = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
     if clash and not overwrite:
         raise IdmError(f"{out / clash[0]}: already exists ({len(clash)} outputs would be replaced); "
                        "pass --overwrite or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    stage = Stage(progress)
-    a, enc, tr, kit = separator.prepare(audio, transcription, kit=None, progress=stage.sub(0.0, 0.35))
-    work = Path(tempfile.mkdtemp(prefix=".idm-partial-", dir=out))
-    try:
-        from pedalboard.io import AudioFile
 
-        stem_names = list(GROUPS if merge else separator.classes)
-        c = a.channels
-        depth = 24 if (fmt == "flac" and bit_depth == 32) else bit_depth
-        writers = [
-            AudioFile(str(work / f"{s}.{fmt}"), "w", float(a.sample_rate), c, bit_depth=depth)
-            for s in stem_names + ["residual"]
-        ]
+
+def _write_all(separator, work: Path, a, tr, kit, *, merge: bool, fmt: str, bit_depth: int, masking: str,
+               alpha: float, drum_map: str, stage: Stage) -> None:
+    """Write every output into ``work`` and read each audio file back (a full disk is an error)."""
+    from pedalboard.io import AudioFile
+
+    from .midi import write_midi
+
+    stem_names = list(GROUPS if merge else separator.classes)
+    c = a.channels
+    depth = 24 if (fmt == "flac" and bit_depth == 32) else bit_depth
+    paths = [work / f"{s}.{fmt}" for s in stem_names + ["residual"]]
+    writers = []
+    try:
         try:
+            writers = [AudioFile(str(p), "w", float(a.sample_rate), c, bit_depth=depth) for p in paths]
             group_index = [stem_names.index(group_of(cl)) if merge else i for i, cl in enumerate(separator.classes)]
             for start, stems, residual in separator.iter_blocks(a, tr, kit, masking=masking, alpha=alpha,
                                                                 progress=stage.sub(0.35, 0.95)):
@@ -108,28 +166,29 @@ def write_separation(
         finally:
             for w in writers:
                 w.close()
-        stage(0.96, "writing onsets, MIDI and kit")
-        atomic_write_text(work / "onsets.json", json.dumps(tr.to_dict(), indent=1))
-        write_midi(tr, work / "transcription.mid", drum_map=drum_map)
-        for cl, shot in zip(kit.classes, kit.one_shots):
-            save_audio(work / "kit" / f"{cl}.wav", shot, kit.sample_rate, bit_depth=24)
-        written = []
-        for name in names:
-            dst = out / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(work / name, dst)
-            written.append(str(dst))
-        stage(1.0, "done")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return {
-        "input": str(a.source) if a.source else None,
-        "out_dir": str(out),
-        "model": separator.model_name,
-        "sample_rate": a.sample_rate,
-        "channels": a.channels,
-        "duration_s": a.duration_s,
-        "classes": list(GROUPS if merge else separator.classes),
-        "hits": {cl: len(h) for cl, h in tr.hits.items()},
-        "files": written,
-    }
+    except (RuntimeError, ValueError) as exc:  # pedalboard's writer: "Unable to write data to audio file."
+        raise AudioError(f"{work.parent}: cannot write the stems ({exc}); is the disk full?") from exc
+    for p in paths:
+        verify_written(p, a.n_frames, name=work.parent / p.name)
+    stage(0.96, "writing onsets, MIDI and kit")
+    atomic_write_text(work / "onsets.json", json.dumps(tr.to_dict(), indent=1))
+    write_midi(tr, work / "transcription.mid", drum_map=drum_map)
+    for cl, shot in zip(kit.classes, kit.one_shots):
+        save_audio(work / "kit" / f"{cl}.wav", shot, kit.sample_rate, bit_depth=24)
+
+
+def _commit(work: Path, out: Path, names: list[str]) -> list[str]:
+    """Move the finished outputs into ``out``: one rename of the whole folder when ``out`` is new,
+    else file by file (each an atomic replace)."""
+    if not out.exists():
+        os.rename(work, out)
+        fsync_dir(out.parent)
+        return [str(out / n) for n in names]
+    written = []
+    for name in names:
+        dst = out / name
+        dst.parent.mkdir(exist_ok=True)
+        os.replace(work / name, dst)
+        written.append(str(dst))
+    fsync_dir(out)
+    return written

@@ -29,6 +29,15 @@ session gets its new files (content-addressed names, so unchanged stems are not 
 ``session.json`` is replaced with one ``os.replace``, and files no longer referenced are removed
 after that. A kill at any moment leaves the old session or the new one.
 
+What a save never does: follow a link (a session whose ``stems/``, ``kit/`` or ``extracted/`` is a
+link, or that is itself a link, is refused: Save As makes a copy with real folders), delete or
+change anything outside the session folder, or run beside another save of the same folder (a lock,
+``.NAME.idmsession.idm-lock`` beside it, makes the second fail at once). Temporaries a killed save
+left are removed by the next save. Stems are stored as 24-bit FLAC through one exact mapping of
+samples to 24-bit integers, so a stem that was loaded and not edited keeps its name and is not
+rewritten, and encoding what was decoded gives the same bytes. Every file ``session.json`` names
+must lie inside the folder (no absolute paths, no ``..``, no link out of it).
+
 Example:
     >>> s = Session.from_analysis(analysis, source="loop.wav")      # doctest: +SKIP
     >>> change = s.apply(AddHits("SD", [(1.5, 0.8)]))                # doctest: +SKIP
@@ -43,7 +52,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -53,7 +61,9 @@ import numpy as np
 
 from . import __version__
 from .classes import class_info
-from .errors import AudioError, IdmError, SchemaTooNewError, SessionError
+from .errors import AudioError, BusyError, IdmError, SchemaTooNewError, SessionError
+from .fsutil import (FolderLock, atomic_write_text, fsync_dir, make_dirs, make_temp_dir, os_error_text,
+                     remove_empty, remove_leftovers, remove_path)
 from .tempo import Tempo, estimate_tempo, parse_grid, quantize
 from .types import Analysis, Hit, Kit, Stems, Transcription
 
@@ -71,6 +81,10 @@ BLEND_MODES = ("sample", "replace", "layer")
 MAX_ONE_SHOT_S = 10.0
 #: Largest undo history kept.
 MAX_UNDO = 500
+#: The folders of a session that hold its audio files.
+PARTS = ("extracted", "kit", "stems")
+#: Full scale of the 24-bit stems: sample = int / FULL_SCALE_24 (pedalboard's FLAC decoder).
+FULL_SCALE_24 = 2.0 ** 23 - 1
 
 PathLike = Union[str, os.PathLike]
 
@@ -913,7 +927,7 @@ class Session:
         try:
             after, change = command.run(self, before)
         except IdmError as exc:
-            if isinstance(exc, SessionError):
+            if isinstance(exc, (SessionError, BusyError)):
                 raise
             raise SessionError(str(exc)) from exc
         last = self._undo[-1] if self._undo else None
@@ -1068,18 +1082,39 @@ class Session:
             p = p.with_name(p.name + SESSION_SUFFIX)
         p = p.absolute()
         same = self.path is not None and p == self.path
+        if p.is_symlink():
+            raise SessionError(f"{p}: is a link; idm-host saves sessions only into real folders; "
+                               "save under a new name, or open the folder the link points to")
         if p.exists():
             if not p.is_dir() or not (p / "session.json").is_file():
                 raise SessionError(f"{p}: exists and is not an idm-host session; choose another name")
             if not (same or overwrite):
                 raise SessionError(f"{p}: already exists; choose another name or pass overwrite=True")
+            for sub in PARTS:
+                if (p / sub).is_symlink() or ((p / sub).exists() and not (p / sub).is_dir()):
+                    raise SessionError(f"{p / sub}: is a link or a file, not a folder; idm-host never saves "
+                                       "through links; save the session under a new name (a copy with real folders)")
+        created: list[Path] = []
         try:
-            if p.exists():
-                self._save_into_existing(p)
-            else:
-                self._save_new(p)
-        except OSError as exc:
-            raise SessionError(f"{p}: cannot save the session ({exc.strerror or exc}); check space and permissions") from exc
+            created = make_dirs(p.parent)
+            with FolderLock(p, what="saving"):
+                self._remove_leftovers(p)
+                if p.exists():
+                    self._save_into_existing(p)
+                else:
+                    self._save_new(p)
+        except BaseException as exc:
+            remove_empty(created)
+            if isinstance(exc, (SessionError, BusyError)):
+                raise
+            if isinstance(exc, IdmError):
+                raise SessionError(str(exc)) from exc
+            if isinstance(exc, OSError):
+                raise SessionError(f"{p}: cannot save the session ({os_error_text(exc)}); "
+                                   "check space and permissions") from exc
+            if isinstance(exc, RecursionError):
+                raise SessionError(f"{p}: cannot save the session: an effect chain is nested too deeply") from exc
+            raise
         self.path = p
         self._saved_state = self._state
         return p
@@ -1093,21 +1128,26 @@ class Session:
 
         def put(rel_dir: str, stem: str, samples: np.ndarray, fmt: str, bit_depth: int) -> str:
             arr = np.ascontiguousarray(samples, dtype=np.float32)
-            digest = hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
+            if fmt == "flac":  # hash what the file will hold, so decoded-and-unedited hashes the same
+                ints = _to_int24(arr)
+                digest = hashlib.sha256(ints.tobytes() + str(arr.shape).encode() + b"int24").hexdigest()[:16]
+                arr = _from_int24(ints)
+            else:
+                digest = hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
             rel = f"{rel_dir}/{stem}-{digest}.{fmt}"
             dest = folder / rel
-            if rel in written or dest.exists():
+            if rel in written or (dest.is_file() and not dest.is_symlink()):
                 written.add(rel)
                 return rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             old = reuse / rel if reuse is not None else None
-            if old is not None and old.is_file() and old.resolve() != dest.resolve():
+            if old is not None and old.is_file() and not old.is_symlink() and old.resolve() != dest.resolve():
                 try:
                     os.link(old, dest)
                 except OSError:
                     shutil.copy2(old, dest)
             else:
-                save_audio(dest, arr, self.sample_rate, format=fmt, bit_depth=bit_depth)
+                save_audio(dest, arr, self.sample_rate, format=fmt, bit_depth=bit_depth, overwrite=dest.is_symlink())
             written.add(rel)
             return rel
 
@@ -1129,22 +1169,22 @@ class Session:
         doc["_files"] = sorted(written)
         return doc
 
+    _fsync_dir = staticmethod(fsync_dir)
+
     @staticmethod
-    def _fsync_dir(folder: Path) -> None:
-        try:
-            fd = os.open(folder, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    def _remove_leftovers(p: Path) -> None:
+        """Remove what killed saves of ``p`` left (the caller holds ``p``'s lock)."""
+        remove_leftovers(p, locked=True)
+        for old in p.parent.glob(f".{p.name}.*.saving"):  # idm-host 0.1's temporary folders
+            remove_path(old)
+        if p.is_dir() and not p.is_symlink():
+            for d in [p] + [p / sub for sub in PARTS]:
+                if d.is_dir() and not d.is_symlink():
+                    for f in d.glob(".*.part"):
+                        remove_path(f)
 
     def _save_new(self, p: Path) -> None:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".saving", dir=p.parent))
+        tmp = make_temp_dir(p)
         try:
             doc = self._write_payload(tmp, self.path if self.path is not None and self.path.is_dir() else None)
             files = doc.pop("_files")
@@ -1154,7 +1194,7 @@ class Session:
             os.rename(tmp, p)  # atomic: the session appears complete or not at all
             self._fsync_dir(p.parent)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_path(tmp)
             raise
 
     def _save_into_existing(self, p: Path) -> None:
@@ -1163,26 +1203,20 @@ class Session:
         files = doc.pop("_files")
         for d in {Path(f).parent for f in files}:
             self._fsync_dir(p / d)
-        fd, tmp = tempfile.mkstemp(prefix=".session.json.", suffix=".part", dir=p)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=1, allow_nan=False))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p / "session.json")  # the commit point
+        text = json.dumps(doc, indent=1, allow_nan=False)
+        atomic_write_text(p / "session.json", text, overwrite=True)  # the commit point
         self._fsync_dir(p)
         keep = set(files)
-        for sub in ("extracted", "kit", "stems"):
+        for sub in PARTS:
             d = p / sub
-            if not d.is_dir():
+            if d.is_symlink() or not d.is_dir():  # checked before the save; never walk a link
                 continue
             for f in d.iterdir():
-                if f"{sub}/{f.name}" not in keep:
+                if f"{sub}/{f.name}" not in keep and (f.is_symlink() or f.is_file()):
                     try:
-                        f.unlink()
+                        f.unlink()  # a link is removed as a link: its target is not the session's
                     except OSError:
                         log.warning("could not remove stale file %s", f)
-        for f in p.glob(".session.json.*.part"):
-            f.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: PathLike) -> "Session":
@@ -1211,6 +1245,10 @@ class Session:
             doc = json.loads(jp.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SessionError(f"{jp}: corrupt session file ({exc}); restore it from a backup") from exc
+        except RecursionError as exc:
+            raise SessionError(f"{jp}: corrupt session file (nested too deeply); restore it from a backup") from exc
+        except OSError as exc:
+            raise SessionError(f"{jp}: cannot read ({os_error_text(exc)})") from exc
         if not isinstance(doc, dict):
             raise SessionError(f"{jp}: corrupt session file (not a JSON object); restore it from a backup")
         version = doc.get("schema_version")
@@ -1223,9 +1261,7 @@ class Session:
         doc = _migrate(doc, version)
 
         def read_one_shot(rel: str) -> np.ndarray:
-            fp = p / rel
-            if ".." in Path(rel).parts:
-                raise SessionError(f"{jp}: file reference {rel!r} leaves the session folder")
+            fp = _inside(p, jp, rel)
             try:
                 a = load_audio(fp, sample_rate=None, mono=True)
             except AudioError as exc:
@@ -1267,10 +1303,9 @@ class Session:
                 arrays = []
                 scales = sd.get("scales", {})
                 for c in list(sd["classes"]) + [RESIDUAL]:
-                    if ".." in Path(sd["files"][c]).parts:
-                        raise SessionError(f"{jp}: file reference {sd['files'][c]!r} leaves the session folder")
+                    fp = _inside(p, jp, sd["files"][c])
                     try:
-                        arrays.append(load_audio(p / sd["files"][c], sample_rate=None).samples
+                        arrays.append(load_audio(fp, sample_rate=None).samples
                                       * np.float32(scales.get(c, 1.0)))
                     except AudioError as exc:
                         raise SessionError(f"{p}: a stem file is missing or corrupt ({exc}); "
@@ -1289,6 +1324,8 @@ class Session:
         except (KeyError, TypeError, ValueError, AttributeError, IdmError) as exc:
             raise SessionError(f"{jp}: corrupt or incomplete session file ({type(exc).__name__}: {exc}); "
                                "restore it from a backup") from exc
+        except RecursionError as exc:
+            raise SessionError(f"{jp}: corrupt session file (nested too deeply); restore it from a backup") from exc
         state = SessionState(MappingProxyType(hits), MappingProxyType(kit), MappingProxyType(mixer), tempo, stems)
         s = cls(classes=classes, sample_rate=sr, source=source, state=state, extracted=extracted,
                 model=str(doc.get("model", "")), next_hit_id=next_id)
@@ -1320,6 +1357,39 @@ class Session:
 def _migrate(doc: dict, version: int) -> dict:
     """Bring an older session.json up to :data:`SESSION_SCHEMA_VERSION` (version 1 is the first)."""
     return doc
+
+
+def _inside(folder: Path, doc_path: Path, rel: Any) -> Path:
+    """``folder / rel`` when ``rel`` names a file inside ``folder`` (relative, no ``..``, no link out)."""
+    if not isinstance(rel, str) or not rel:
+        raise SessionError(f"{doc_path}: file reference {rel!r} is not a relative path")
+    r = Path(rel)
+    if r.is_absolute() or ".." in r.parts or "\0" in rel:
+        raise SessionError(f"{doc_path}: file reference {rel!r} leaves the session folder; "
+                           "a session names only files inside its folder")
+    fp = folder / r
+    try:
+        inside = fp.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise SessionError(f"{doc_path}: file reference {rel!r} is a link out of the session folder; "
+                           "a session names only files inside its folder")
+    return fp
+
+
+def _to_int24(x: np.ndarray) -> np.ndarray:
+    """The 24-bit integers a stem is stored as: ``round(x * (2**23 - 1))``, clipped."""
+    return np.clip(np.rint(x.astype(np.float64) * FULL_SCALE_24), -2.0 ** 23, FULL_SCALE_24).astype(np.int32)
+
+
+def _from_int24(q: np.ndarray) -> np.ndarray:
+    """The float32 samples pedalboard's 24-bit encoder turns into exactly ``q`` (it scales positive
+    samples by 2**23 - 1 and negative ones by 2**23; its decoder divides both by 2**23 - 1).
+    Checked over all 2**24 values: encode(_from_int24(q)) decodes to q / (2**23 - 1), which
+    :func:`_to_int24` maps back to q."""
+    q = q.astype(np.float64)
+    return np.where(q < 0, q / 2.0 ** 23, q / FULL_SCALE_24).astype(np.float32)
 
 
 def _write_json(path: Path, doc: dict) -> None:
