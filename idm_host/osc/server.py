@@ -19,7 +19,7 @@ from .handlers import ADDRESSES, OPEN_ADDRESSES, AddressHandlers
 from .jobs import JobQueue
 from .state import (CLIENT_TIMEOUT_S, DEFAULT_HOST, DEFAULT_PORT, ERRORS_PER_S, MAX_CLIENTS, TCP_MAX_FRAME,
                     UDP_RCVBUF, AnalyzeFn, OscClient, ResultFn, _ClientRecord, _Job, _Result, _Stream)
-from .transport import _Reply, _TcpReply, _TcpTransport, _UdpReply, _UdpTransport
+from .transport import TCP_MAX_OUTBUF, _Reply, _TcpReply, _TcpTransport, _UdpReply, _UdpTransport
 from .wire import (MAX_BUNDLE_DEPTH, MAX_MESSAGES_PER_PACKET, OscMessage, WireError, _ArgError, build_message,
                    parse_packet)
 
@@ -61,6 +61,7 @@ class OscServer(AddressHandlers, JobQueue):
         tcp_read_timeout_s: a TCP connection silent this long inside a frame is closed.
         tcp_frame_timeout_s: a TCP frame must arrive whole within this long.
         tcp_max_buffered: bytes of incomplete TCP frames held for all connections together.
+        tcp_max_unsent: bytes of replies one TCP client may leave unread before it is disconnected.
         max_messages_per_packet, max_bundle_depth: the most OSC messages one packet may carry and
             how deep its bundles may nest; a packet beyond either is refused whole.
 
@@ -89,6 +90,7 @@ class OscServer(AddressHandlers, JobQueue):
         tcp_read_timeout_s: float = 10.0,
         tcp_frame_timeout_s: float = 60.0,
         tcp_max_buffered: int = 256 * 1024 * 1024,
+        tcp_max_unsent: int = TCP_MAX_OUTBUF,
         max_messages_per_packet: int = MAX_MESSAGES_PER_PACKET,
         max_bundle_depth: int = MAX_BUNDLE_DEPTH,
         write_stems: bool = True,
@@ -143,6 +145,7 @@ class OscServer(AddressHandlers, JobQueue):
         self.tcp_read_timeout_s = float(tcp_read_timeout_s)
         self.tcp_frame_timeout_s = float(tcp_frame_timeout_s)
         self.tcp_max_buffered = int(tcp_max_buffered)
+        self.tcp_max_unsent = int(tcp_max_unsent)
         self.max_messages_per_packet = int(max_messages_per_packet)
         self.max_bundle_depth = int(max_bundle_depth)
         self.write_stems = write_stems

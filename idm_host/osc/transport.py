@@ -31,6 +31,8 @@ log = logging.getLogger("idm_host.osc")
 TCP_READ_CHUNK = 256 * 1024
 #: Unsent reply bytes one TCP client may have queued; a client that stops reading is disconnected.
 TCP_MAX_OUTBUF = 8 * 1024 * 1024
+#: The kernel send buffer of each TCP connection.
+TCP_SNDBUF = 256 * 1024
 #: A connection stalled inside a frame for this long (s) may be closed to make room for a new one.
 TCP_STALL_EVICT_S = 1.0
 #: An idle connection (no open stream, no running job) silent this long (s) may make room likewise.
@@ -129,7 +131,8 @@ class _TcpReply(_Reply):
                 frame = frame[n:]
                 if not frame:
                     return True
-            if len(self.outbuf) + len(frame) > TCP_MAX_OUTBUF:
+            limit = self._transport.osc.tcp_max_unsent if self._transport is not None else TCP_MAX_OUTBUF
+            if len(self.outbuf) + len(frame) > limit:
                 self._alive = False  # it stopped reading: the selector thread closes it
                 log.warning("TCP client %s left %d bytes of replies unread; disconnecting it",
                             self.peer, len(self.outbuf))
@@ -341,6 +344,8 @@ class _TcpTransport:
             sock.setblocking(False)
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # a fixed send buffer: what a client leaves unread then waits in our queue, which is capped
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SNDBUF)
             except OSError:
                 pass
             conn = _TcpReply(self, sock, address[:2], osc._tcp_redirect(address[:2]))
