@@ -4,8 +4,9 @@ Sub-commands live in :mod:`idm_host.commands`, one module each, discovered at st
 defines ``register(subparsers)`` and sets ``func`` on its parser. Handlers parse, call the public API
 and print; they hold no logic. torch is imported lazily inside handlers so ``--help`` stays fast.
 
-Exit codes: 0 ok; 1 input error (one stderr line ``idm-host: error: ...``); 2 usage error;
-130 interrupted.
+Exit codes: 0 ok; 1 input error (one stderr line ``idm-host: error: ...``; for a batch, any file
+failed); 2 usage error; 130 interrupted (SIGINT); 143 terminated (SIGTERM). Both signals clean up
+(temporary folders, locks) before exit.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import Cancelled, IdmError
+from .errors import Cancelled, IdmError, Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,11 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from .commands._common import install_termination_handler
+
+    install_termination_handler()  # SIGTERM cleans up as Ctrl-C does
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # e.g. `idm-host ... --json | head`
         sys.stderr.close()
         return 0
+    except Terminated:
+        print("idm-host: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("idm-host: interrupted", file=sys.stderr)
         return 130
@@ -63,6 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"idm-host: error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, RecursionError) as exc:  # last resort: a file system fault no handler named
+        if args.debug:
+            raise
+        from .fsutil import os_error_text
+
+        if isinstance(exc, RecursionError):
+            print("idm-host: error: an input is nested too deeply", file=sys.stderr)
+        else:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            print(f"idm-host: error: {where}{os_error_text(exc)}", file=sys.stderr)
         return 1
 
 

@@ -48,3 +48,8 @@ class Cancelled(IdmError):
 
 class BusyError(IdmError):
     """Another idm-host run is writing the same output or session right now (see :class:`~idm_host.fsutil.FolderLock`)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM (once the CLI installs its handler), so that clean-up
+    runs as for Ctrl-C; the CLI exits with 143."""

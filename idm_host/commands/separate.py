@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_output_flags, print_json, progress_bar
+from ._common import add_batch_flags, add_output_flags, batch_progress, progress_bar, report_batch
+
+#: Latest hit time an onsets file may hold (s): 24 hours, longer than any audio idm-host reads.
+MAX_ONSET_S = 86400.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,9 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "separate",
         help="separate drum mixes into one stem per class",
         description="Write one stem per drum class, a residual, onsets.json, transcription.mid and the "
-        "extracted kit for each input, under OUT/<input name>/.",
+        "extracted kit for each input, under OUT/<input name>/. A folder stands for the audio files in it "
+        "(OUT mirrors its subfolders with --recursive); a file that fails is reported and the others go on; "
+        "a second run skips what is done (see docs/RELIABILITY.md).",
     )
-    p.add_argument("inputs", nargs="+", metavar="IN", help="audio files (WAV, FLAC, MP3, OGG, AIFF)")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="audio files (WAV, FLAC, MP3, OGG, AIFF) or folders of them")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
@@ -26,18 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--masking", choices=("wiener", "none"), default="wiener",
                    help="wiener: masks on the real mix; none: the synthetic stems")
     p.add_argument("--alpha", type=float, default=1.0, help="Wiener mask exponent (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (and redo finished files)")
+    add_batch_flags(p)
     add_output_flags(p)
     p.set_defaults(func=run)
 
 
 def load_onsets(path: str, drum_map: str):
     """An onsets override from ``onsets.json`` or a drum MIDI file."""
+    import math
+
     from ..errors import IdmError
     from ..types import Transcription
 
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise IdmError(f"{p}: onsets file not found")
     if p.suffix.lower() in (".mid", ".midi", ".smf"):
         from ..midi import read_midi
@@ -47,38 +55,47 @@ def load_onsets(path: str, drum_map: str):
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise IdmError(f"{p}: cannot read onsets ({exc}); give onsets.json or a .mid file") from exc
-    return Transcription.from_json(text)
+    try:
+        tr = Transcription.from_json(text)
+    except IdmError as exc:
+        raise IdmError(f"{p}: {exc}") from exc
+    except Exception as exc:  # e.g. {"KD": [[0.5]]}: a list where a time belongs
+        kind = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        raise IdmError(f"{p}: onsets data is malformed ({kind}); expected {{class: [time_s, ...]}}") from exc
+    for c, hits in tr.hits.items():
+        for h in hits:
+            if not math.isfinite(h.time_s) or h.time_s > MAX_ONSET_S:
+                raise IdmError(f"{p}: hit time {h.time_s!r} s for {c} is beyond any audio "
+                               f"(the limit is {MAX_ONSET_S:g} s)")
+    return tr
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import Separator
+    from ..batch import BatchJob, collect_inputs, make_executor, plan_units, run_batch
     from ..errors import IdmError
-    from ..export import write_separation
 
-    for name in args.inputs:
-        if not Path(name).is_file():
-            raise IdmError(f"{name}: file not found; check the path")
+    out = Path(args.out).absolute()
+    found, missing = collect_inputs(args.inputs, recursive=args.recursive, exclude=out)
+    single = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    if len(args.inputs) == 1 and missing:
+        raise IdmError(missing[0].error)
+    if not found and not missing:
+        raise IdmError(f"no audio files in {', '.join(args.inputs)}"
+                       + ("" if args.recursive else "; pass --recursive to look in subfolders"))
     onsets = load_onsets(args.onsets, args.drum_map) if args.onsets else None
-    if onsets is not None and len(args.inputs) > 1:
-        raise IdmError("--onsets applies to one input; give a single IN with it")
-    sep = Separator(args.model, args.device)
-    summaries = []
-    stems_seen: set[str] = set()
-    for name in args.inputs:
-        track = Path(name).stem
-        if track in stems_seen:
-            raise IdmError(f"{name}: two inputs are named {track!r}; their outputs would collide")
-        stems_seen.add(track)
-        with progress_bar(args, track) as cb:
-            summary = write_separation(
-                sep, name, Path(args.out) / track, transcription=onsets, merge=args.classes == "5",
-                format=args.format, bit_depth=args.bit_depth, masking=args.masking, alpha=args.alpha,
-                drum_map=args.drum_map, overwrite=args.overwrite, progress=cb,
-            )
-        summaries.append(summary)
-        if not args.json and not args.quiet:
-            hits = ", ".join(f"{c} {n}" for c, n in summary["hits"].items() if n)
-            print(f"{name}: {summary['duration_s']:.1f} s -> {summary['out_dir']} ({hits or 'no hits'})")
-    if args.json:
-        print_json(summaries if len(summaries) > 1 else summaries[0])
-    return 0
+    if onsets is not None and (not single or missing):
+        raise IdmError("--onsets applies to one input; give a single IN file with it")
+    options = {"classes": args.classes, "format": args.format, "bit_depth": args.bit_depth, "masking": args.masking,
+               "alpha": args.alpha, "drum_map": args.drum_map, "onsets": onsets.to_dict() if onsets else None}
+    job = BatchJob("separate", args.model, args.device, options, out_dir=str(out), overwrite=args.overwrite)
+    units, clashes = plan_units(found, lambda name: (str(out / name),))
+    with batch_progress(args, len(units)) as tick:
+        executor = make_executor(args.jobs, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)
+        result = run_batch(job, units, executor, failed=missing + clashes, on_status=tick)
+
+    def line(f) -> str:
+        s = f.summary
+        hits = ", ".join(f"{c} {n}" for c, n in s["hits"].items() if n)
+        return f"{f.input}: {s['duration_s']:.1f} s -> {s['out_dir']} ({hits or 'no hits'})"
+
+    return report_batch(args, result, line, single=single)

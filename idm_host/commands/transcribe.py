@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_output_flags, print_json, progress_bar
+from ._common import add_batch_flags, add_output_flags, batch_progress, progress_bar, report_batch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,11 +12,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "transcribe",
         help="write the drum hits of an audio file as MIDI",
         description="Transcribe a drum mix into hits per class and write them as a Standard MIDI File "
-        "(channel 10, through a drum map) and/or onsets JSON.",
+        "(channel 10, through a drum map) and/or onsets JSON. With folders or several inputs, give --out DIR: "
+        "each input gets DIR/<name>.mid and DIR/<name>.onsets.json; a file that fails is reported and the "
+        "others go on; a second run skips what is done.",
     )
-    p.add_argument("input", metavar="IN", help="audio file (WAV, FLAC, MP3, OGG, AIFF)")
-    p.add_argument("--midi", metavar="OUT.mid", help="MIDI file to write")
-    p.add_argument("--onsets-json", metavar="FILE", help="also write the hits as onsets JSON")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="audio file (WAV, FLAC, MP3, OGG, AIFF), or folders of them")
+    p.add_argument("--midi", metavar="OUT.mid", help="MIDI file to write (one input)")
+    p.add_argument("--onsets-json", metavar="FILE", help="also write the hits as onsets JSON (one input)")
+    p.add_argument("--out", "-o", metavar="DIR", help="output folder for folders or several inputs")
     p.add_argument("--drum-map", default="gm", metavar="NAME",
                    help="drum map name or .json path (default: %(default)s; see `idm-host midi maps`)")
     p.add_argument("--tempo", default="auto", metavar="BPM",
@@ -27,60 +30,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--velocity-curve", default="linear", help="linear, soft, hard or an exponent")
     p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (and redo finished ones)")
+    add_batch_flags(p)
     add_output_flags(p)
     p.set_defaults(func=run)
 
 
-def _curve(text: str):
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..errors import IdmError
-    from ..fsutil import atomic_write_text
-    from ..midi import write_midi
+    from ..batch import BatchJob, collect_inputs, make_executor, plan_units, run_batch
     from ..drum_maps import load_drum_map
+    from ..errors import IdmError
 
-    if not args.midi and not args.onsets_json:
-        raise IdmError("nothing to write; give --midi OUT.mid and/or --onsets-json FILE")
-    src = Path(args.input)
-    if not src.is_file():
-        raise IdmError(f"{src}: file not found; check the path")
-    outputs = [Path(p) for p in (args.midi, args.onsets_json) if p]
-    for out in outputs:
-        if out.exists() and not args.overwrite:
-            raise IdmError(f"{out}: already exists; pass --overwrite or choose another name")
-    drum_map = load_drum_map(args.drum_map)  # fail on a bad map before the model runs
+    single = len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+    if single and not args.out:
+        if not args.midi and not args.onsets_json:
+            raise IdmError("nothing to write; give --midi OUT.mid and/or --onsets-json FILE")
+        out = None
+        targets = tuple(str(Path(p).absolute()) for p in (args.midi, args.onsets_json) if p)
+    elif args.midi or args.onsets_json:
+        raise IdmError("--midi and --onsets-json name the files of one input; with folders or several inputs "
+                       "give --out DIR")
+    elif not args.out:
+        raise IdmError("nothing to write; give --out DIR for folders or several inputs "
+                       "(--midi/--onsets-json name the files of one input)")
+    else:
+        out = Path(args.out).absolute()
+    found, missing = collect_inputs(args.inputs, recursive=args.recursive, exclude=out)
+    if len(args.inputs) == 1 and missing:
+        raise IdmError(missing[0].error)
+    if not found and not missing:
+        raise IdmError(f"no audio files in {', '.join(args.inputs)}"
+                       + ("" if args.recursive else "; pass --recursive to look in subfolders"))
+    if out is None:
+        for t in targets:
+            if Path(t).exists() and not args.overwrite:
+                raise IdmError(f"{t}: already exists; pass --overwrite or choose another name")
+    load_drum_map(args.drum_map)  # fail on a bad map before the model runs
     if args.tempo != "auto":
         try:
-            bpm = float(args.tempo)
+            float(args.tempo)
         except ValueError:
             raise IdmError(f"--tempo {args.tempo!r} is not a number; give a BPM or 'auto'") from None
-    from ..engine import Separator
+    options = {"drum_map": args.drum_map, "tempo": args.tempo, "ppq": args.ppq, "layout": args.layout,
+               "velocity_curve": args.velocity_curve,
+               "midi_out": bool(args.midi) if out is None else True,
+               "onsets_out": bool(args.onsets_json) if out is None else True}
+    job = BatchJob("transcribe", args.model, args.device, options, out_dir=str(out) if out else None,
+                   overwrite=args.overwrite)
+    if out is None:
+        units, clashes = plan_units(found, lambda name: targets)
+    else:
+        units, clashes = plan_units(found, lambda name: (str(out / f"{name}.mid"), str(out / f"{name}.onsets.json")))
+    single = single and bool(found)
+    with batch_progress(args, len(units)) as tick:
+        executor = make_executor(args.jobs, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)
+        result = run_batch(job, units, executor, failed=missing + clashes, on_status=tick)
 
-    sep = Separator(args.model, args.device)
-    with progress_bar(args, src.stem) as cb:
-        tr = sep.transcribe(src, progress=cb)
-    if args.tempo == "auto":
-        from ..tempo import estimate_tempo
+    def line(f) -> str:
+        s = f.summary
+        hits = ", ".join(f"{c} {n}" for c, n in s["hits"].items() if n) or "no hits"
+        return f"{Path(f.input).name}: {hits}; {s['tempo_bpm']:.1f} BPM -> {', '.join(s['written'])}"
 
-        bpm = estimate_tempo(tr.hits, duration_s=tr.duration_s).bpm
-    written = []
-    if args.midi:
-        written.append(str(write_midi(tr, args.midi, drum_map=drum_map, tempo_bpm=bpm, ppq=args.ppq,
-                                      layout=args.layout, velocity_curve=_curve(args.velocity_curve),
-                                      overwrite=args.overwrite)))
-    if args.onsets_json:
-        written.append(str(atomic_write_text(args.onsets_json, tr.to_json(), overwrite=args.overwrite)))
-    summary = {"input": str(src), "written": written, "drum_map": drum_map.name, "tempo_bpm": round(bpm, 3),
-               "hits": {c: len(h) for c, h in tr.hits.items()}, "duration_s": tr.duration_s}
-    if args.json:
-        print_json(summary)
-    elif not args.quiet:
-        hits = ", ".join(f"{c} {n}" for c, n in summary["hits"].items() if n) or "no hits"
-        print(f"{src.name}: {hits}; {bpm:.1f} BPM -> {', '.join(written)}")
-    return 0
+    return report_batch(args, result, line, single=single)

@@ -57,8 +57,15 @@ def test_separate_writes_everything(tmp_path, demo_loop, official_model, model_c
     assert all(m.channel == 9 for m in notes)
     for c in summary["classes"]:
         assert load_audio(track / "kit" / f"{c}.wav").n_frames == 44100
-    # never overwrites without --overwrite, and leaves the files as they were
+    # the same run again skips what is done; outputs nobody recorded are never overwritten
     before = (track / "KD.wav").read_bytes()
+    again = cli("separate", demo_loop, "--out", out, "--model", official_model,
+                env={"IDM_HOST_MODELS": str(model_cache)})
+    assert again.returncode == 0 and "skipped" in again.stdout, again.stderr
+    assert (track / "KD.wav").read_bytes() == before
+    import shutil
+
+    shutil.rmtree(out / ".idm-batch")
     again = cli("separate", demo_loop, "--out", out, "--model", official_model,
                 env={"IDM_HOST_MODELS": str(model_cache)})
     assert again.returncode == 1 and "already exists" in again.stderr

@@ -1,0 +1,529 @@
+"""Batches: one runner for ``separate`` and ``transcribe`` over files and folders, whatever runs the work.
+
+``idm-host separate`` and ``idm-host transcribe`` hand every run to :func:`run_batch`, a single
+file as a batch of one, so there is one code path for what a batch does; only the
+:class:`Executor` that carries out the work units differs:
+
+* :class:`InProcessExecutor` runs them one after another in this process (``--jobs 1``);
+* :class:`LocalPoolExecutor` runs them in N worker processes on this machine (``--jobs N``);
+* a cluster executor (a Dask one, planned) implements the same :meth:`Executor.run`.
+
+Each worker process builds one :class:`Worker`, which loads the model once and then processes
+any number of units.
+
+The work unit (:class:`WorkUnit`)
+    One input file and the outputs it makes, as absolute paths: the track folder for
+    ``separate`` (``OUT/<name>/``), the MIDI and/or onsets file for ``transcribe``. ``name`` is the
+    input's path relative to the folder it was found in, without its suffix (``live/take2`` for
+    ``IN/live/take2.flac`` with ``--recursive``); a file given directly is named by its stem. Units
+    are plain data (picklable) so they can travel to any worker. Everything about a unit is
+    written by the worker that runs it: its outputs, atomically (see :mod:`idm_host.export`), then
+    its record.
+
+The status record (:class:`FileStatus`)
+    ``input``, ``name``, ``status`` (``"done"``, ``"skipped"`` or ``"failed"``), ``error`` (one
+    line, for failed), ``seconds``, ``worker`` (process id) and ``summary`` (the command's own
+    per-file summary: outputs, hit counts, duration). A batch's ``--json`` summary is
+    ``{"kind", "out_dir", "done", "skipped", "failed", "files": [FileStatus...]}``.
+
+The resume rule
+    With an output folder, each unit that completes leaves ``OUT/.idm-batch/<name>.json``: the
+    job's fingerprint (the command, the model and every option that changes the outputs), the
+    input's size and modification time, and each output's size. A unit is done, and skipped by
+    the next run, when its record exists, the fingerprint matches, the input's size and time are
+    unchanged, and every output it lists is there at its recorded size. ``--overwrite`` redoes
+    everything. A unit that is not done is run; if outputs it would write exist without a record
+    that says they are done (a file nobody recorded, or another job's), the unit fails with
+    "already exists" instead of replacing them, unless ``--overwrite``.
+
+Failures never stop a batch: a unit that raises is reported failed and the others go on. While a
+batch writes an output folder it holds that folder's lock (:class:`~idm_host.fsutil.FolderLock`):
+a second run into the same folder fails at once. A worker process that dies (killed, out of
+memory) fails the units it held after one retry in a fresh process.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from .errors import IdmError, Terminated
+from .fsutil import FolderLock, atomic_write_text, make_dirs, os_error_text, remove_empty, sweep_folder
+
+log = logging.getLogger(__name__)
+
+#: Files a folder contributes to a batch (case-insensitive).
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
+#: Folder (inside the output folder) that holds the per-unit records.
+RECORD_DIR = ".idm-batch"
+RECORD_FORMAT = "idm-host-batch-1"
+#: Times a unit is tried again after its worker process died.
+WORKER_RETRIES = 1
+
+
+# ------------------------------------------------------------------------------------ the data
+@dataclass(frozen=True)
+class BatchJob:
+    """What every unit of a batch does.
+
+    Attributes:
+        kind: ``"separate"`` or ``"transcribe"``.
+        model, device: as :class:`~idm_host.engine.Separator` takes them.
+        options: JSON-able settings that change the outputs (format, classes, drum map, ...).
+        out_dir: the output folder (records, lock), or ``None`` (single-file transcribe).
+        overwrite: replace existing outputs and redo units that are done.
+    """
+
+    kind: str
+    model: str
+    device: str
+    options: Mapping[str, Any]
+    out_dir: str | None = None
+    overwrite: bool = False
+
+    def fingerprint(self) -> str:
+        text = json.dumps({"kind": self.kind, "model": self.model, "options": dict(self.options)},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One input file and the absolute paths of what it writes (see the module docstring)."""
+
+    index: int
+    input: str
+    name: str
+    outputs: tuple[str, ...]
+
+
+@dataclass
+class FileStatus:
+    """What became of one unit (see the module docstring)."""
+
+    input: str
+    name: str
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+    worker: int | None = None
+    summary: dict | None = None
+    index: int = field(default=-1, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("index")
+        return d
+
+
+@dataclass
+class BatchResult:
+    kind: str
+    out_dir: str | None
+    files: list[FileStatus]
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "out_dir": self.out_dir, "done": self.count("done"),
+                "skipped": self.count("skipped"), "failed": self.failed,
+                "files": [f.to_dict() for f in self.files]}
+
+
+# ---------------------------------------------------------------------------------- planning
+def collect_inputs(paths: Sequence[str], *, recursive: bool = False,
+                   exclude: Path | None = None) -> tuple[list[tuple[Path, str]], list[FileStatus]]:
+    """The audio files named by ``paths`` (files, or folders of audio files) as ``(path, name)``.
+
+    Folders contribute their audio files (:data:`AUDIO_SUFFIXES`; hidden files and folders, and
+    ``exclude``, skipped), sorted by name, descending into subfolders with ``recursive`` (links to
+    folders are not followed). A path that does not exist is returned as a failed status.
+    """
+    found: list[tuple[Path, str]] = []
+    missing: list[FileStatus] = []
+    ex = exclude.resolve() if exclude is not None else None
+    for arg in paths:
+        p = Path(arg)
+        if p.is_file():
+            found.append((p.absolute(), p.stem))
+        elif p.is_dir():
+            files = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and (ex is None or (Path(root) / d).resolve() != ex)) if recursive else []
+                files += [Path(root) / n for n in names
+                          if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_SUFFIXES]
+            for f in sorted(files):
+                found.append((f.absolute(), f.relative_to(p).with_suffix("").as_posix()))
+        else:
+            missing.append(FileStatus(str(p), p.stem, "failed", f"{p}: file not found; check the path"))
+    return found, missing
+
+
+def plan_units(found: Iterable[tuple[Path, str]], outputs_for: Callable[[str], tuple[str, ...]]
+               ) -> tuple[list[WorkUnit], list[FileStatus]]:
+    """Work units for the inputs; an input whose outputs another input already claims fails."""
+    units: list[WorkUnit] = []
+    failed: list[FileStatus] = []
+    claimed: dict[str, str] = {}
+    for path, name in found:
+        outs = outputs_for(name)
+        clash = next((claimed[o] for o in outs if o in claimed), None)
+        if clash is not None:
+            failed.append(FileStatus(str(path), name, "failed",
+                                     f"{path}: its outputs would collide with those of {clash}; "
+                                     "rename one of them or run them into different folders"))
+            continue
+        for o in outs:
+            claimed[o] = str(path)
+        units.append(WorkUnit(len(units), str(path), name, outs))
+    return units, failed
+
+
+# ----------------------------------------------------------------------------------- records
+def record_path(out_dir: str | os.PathLike, name: str) -> Path:
+    return Path(out_dir) / RECORD_DIR / f"{name}.json"
+
+
+def _output_sizes(outputs: Sequence[str]) -> dict[str, int]:
+    sizes = {}
+    for o in outputs:
+        p = Path(o)
+        files = [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
+        for f in files:
+            if not any(part.startswith(".") for part in f.relative_to(p.parent).parts):
+                sizes[str(f)] = f.stat().st_size
+    return sizes
+
+
+def write_record(job: BatchJob, unit: WorkUnit, summary: dict | None) -> None:
+    """Record ``unit`` as done (after its outputs are in place)."""
+    if job.out_dir is None:
+        return
+    st = os.stat(unit.input)
+    rec = {"format": RECORD_FORMAT, "job": job.fingerprint(), "input": unit.input, "input_size": st.st_size,
+           "input_mtime_ns": st.st_mtime_ns, "outputs": _output_sizes(unit.outputs), "summary": summary,
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    atomic_write_text(record_path(job.out_dir, unit.name), json.dumps(rec, indent=1, default=str), overwrite=True)
+
+
+def completed(job: BatchJob, unit: WorkUnit) -> dict | None:
+    """The record of ``unit`` if the resume rule says it is done, else ``None``."""
+    if job.out_dir is None or job.overwrite:
+        return None
+    try:
+        rec = json.loads(record_path(job.out_dir, unit.name).read_text(encoding="utf-8"))
+        st = os.stat(unit.input)
+        if (rec.get("format") != RECORD_FORMAT or rec.get("job") != job.fingerprint()
+                or rec.get("input_size") != st.st_size or rec.get("input_mtime_ns") != st.st_mtime_ns):
+            return None
+        outputs = rec.get("outputs")
+        if not isinstance(outputs, dict) or not outputs:
+            return None
+        for path, size in outputs.items():
+            if os.stat(path).st_size != size:
+                return None
+        return rec
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
+        return None
+
+
+# ------------------------------------------------------------------------------------ workers
+class Worker:
+    """Runs units of one job; loads the model on first use and keeps it (one per worker process)."""
+
+    def __init__(self, job: BatchJob):
+        self.job = job
+        self._separator = None
+
+    @property
+    def separator(self):
+        if self._separator is None:
+            from .engine import Separator
+
+            self._separator = Separator(self.job.model, self.job.device)
+        return self._separator
+
+    def run(self, unit: WorkUnit, progress=None) -> FileStatus:
+        """Process one unit; every error becomes a failed status (interrupts propagate)."""
+        t0 = time.monotonic()
+        status = FileStatus(unit.input, unit.name, "failed", worker=os.getpid(), index=unit.index)
+        try:
+            status.summary = _RUNNERS[self.job.kind](self, unit, progress)
+            write_record(self.job, unit, status.summary)
+            status.status = "done"
+        except IdmError as exc:
+            status.error = str(exc)
+        except OSError as exc:
+            status.error = f"{exc.filename or unit.input}: {os_error_text(exc)}"
+        except RecursionError:
+            status.error = f"{unit.input}: an input is nested too deeply"
+        except Exception as exc:  # a bug must not stop the batch; --debug shows it
+            log.debug("unit %s failed", unit.input, exc_info=True)
+            status.error = f"{unit.input}: unexpected {type(exc).__name__}: {exc}"
+        status.seconds = round(time.monotonic() - t0, 3)
+        return status
+
+
+def _run_separate(worker: Worker, unit: WorkUnit, progress) -> dict:
+    from .export import write_separation
+    from .types import Transcription
+
+    o = worker.job.options
+    onsets = Transcription.from_dict(o["onsets"]) if o.get("onsets") else None
+    return write_separation(
+        worker.separator, unit.input, unit.outputs[0], transcription=onsets, merge=o.get("classes") == "5",
+        format=o.get("format", "wav"), bit_depth=int(o.get("bit_depth", 24)), masking=o.get("masking", "wiener"),
+        alpha=float(o.get("alpha", 1.0)), drum_map=o.get("drum_map", "gm"), overwrite=worker.job.overwrite,
+        progress=progress)
+
+
+def _run_transcribe(worker: Worker, unit: WorkUnit, progress) -> dict:
+    from .drum_maps import load_drum_map
+    from .midi import write_midi
+
+    o = worker.job.options
+    midi, onsets = o.get("midi_out", True), o.get("onsets_out", True)
+    paths = list(unit.outputs)
+    midi_path = paths.pop(0) if midi else None
+    onsets_path = paths.pop(0) if onsets else None
+    for p in filter(None, (midi_path, onsets_path)):
+        if (Path(p).exists() or Path(p).is_symlink()) and not worker.job.overwrite:
+            raise IdmError(f"{p}: already exists; pass --overwrite or choose another name")
+    drum_map = load_drum_map(o.get("drum_map", "gm"))
+    tr = worker.separator.transcribe(unit.input, progress=progress)
+    tempo = o.get("tempo", "auto")
+    if tempo == "auto":
+        from .tempo import estimate_tempo
+
+        bpm = estimate_tempo(tr.hits, duration_s=tr.duration_s).bpm
+    else:
+        bpm = float(tempo)
+    curve = o.get("velocity_curve", "linear")
+    try:
+        curve = float(curve)
+    except ValueError:
+        pass
+    written = []
+    if midi_path:
+        written.append(str(write_midi(tr, midi_path, drum_map=drum_map, tempo_bpm=bpm, ppq=int(o.get("ppq", 480)),
+                                      layout=o.get("layout", "single"), velocity_curve=curve,
+                                      overwrite=worker.job.overwrite)))
+    if onsets_path:
+        written.append(str(atomic_write_text(onsets_path, tr.to_json(), overwrite=worker.job.overwrite)))
+    return {"input": unit.input, "written": written, "drum_map": drum_map.name, "tempo_bpm": round(bpm, 3),
+            "hits": {c: len(h) for c, h in tr.hits.items()}, "duration_s": tr.duration_s}
+
+
+_RUNNERS: dict[str, Callable[[Worker, WorkUnit, Any], dict]] = {"separate": _run_separate,
+                                                                 "transcribe": _run_transcribe}
+
+
+# ---------------------------------------------------------------------------------- executors
+class Executor:
+    """Carries out work units. :meth:`run` yields one :class:`FileStatus` per unit, in any order,
+    as units finish; it never raises for a unit's failure (interrupts do propagate)."""
+
+    def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
+        raise NotImplementedError
+
+
+class InProcessExecutor(Executor):
+    """Units one after another in this process (``--jobs 1``); ``progress(unit)`` may give each a
+    progress callback."""
+
+    def __init__(self, progress: Callable[[WorkUnit], Any] | None = None):
+        self.progress = progress
+
+    def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
+        worker = Worker(job)
+        for u in units:
+            if self.progress is None:
+                yield worker.run(u)
+            else:
+                with self.progress(u) as cb:
+                    status = worker.run(u, cb)
+                yield status
+
+
+_POOL_WORKER: Worker | None = None
+
+
+def _pool_init(job: BatchJob, threads: int) -> None:
+    """Runs once in each worker process: signals, threads, and the model, loaded once."""
+    global _POOL_WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us with SIGTERM
+
+    def on_term(signum, frame):
+        raise Terminated(signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    _POOL_WORKER = Worker(job)
+    try:
+        _POOL_WORKER.separator  # noqa: B018 - load the model now, once
+    except IdmError:
+        pass  # every unit will report it
+
+
+def _pool_run(unit: WorkUnit) -> FileStatus:
+    assert _POOL_WORKER is not None
+    try:
+        return _POOL_WORKER.run(unit)
+    except Terminated:  # clean-up ran on the way out (finally blocks); do not take another unit
+        os._exit(128 + signal.SIGTERM)
+
+
+class LocalPoolExecutor(Executor):
+    """Units in ``jobs`` worker processes on this machine (``--jobs N``), each loading the model once.
+
+    Workers are started with ``spawn`` (no inherited locks or threads) and get ``cpu_count // jobs``
+    torch threads each. At most ``jobs`` units are in flight, so a worker that dies costs only those:
+    they are retried once in a fresh pool, then reported failed.
+    """
+
+    def __init__(self, jobs: int):
+        if jobs < 1:
+            raise IdmError(f"--jobs {jobs}: give 1 or more")
+        self.jobs = jobs
+
+    def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        queue = deque(units)
+        tries: dict[int, int] = {}
+        ctx = mp.get_context("spawn")
+        while queue:
+            pool = cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_pool_init, initargs=(job, threads))
+            inflight: dict[cf.Future, WorkUnit] = {}
+            broken = False
+            try:
+                while queue or inflight:
+                    while queue and len(inflight) < self.jobs and not broken:
+                        u = queue.popleft()
+                        try:
+                            inflight[pool.submit(_pool_run, u)] = u
+                        except cf.process.BrokenProcessPool:
+                            queue.appendleft(u)
+                            broken = True
+                    if not inflight:
+                        break
+                    done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+                    for fut in done:
+                        u = inflight.pop(fut)
+                        try:
+                            yield fut.result()
+                        except cf.process.BrokenProcessPool:
+                            broken = True
+                            tries[u.index] = tries.get(u.index, 0) + 1
+                            if tries[u.index] > WORKER_RETRIES:
+                                yield FileStatus(u.input, u.name, "failed", f"{u.input}: the worker process died "
+                                                 f"while processing it ({tries[u.index]} times)", index=u.index)
+                            else:
+                                queue.appendleft(u)
+                        except BaseException as exc:
+                            if isinstance(exc, (KeyboardInterrupt, Terminated)):
+                                raise
+                            yield FileStatus(u.input, u.name, "failed", f"{u.input}: {exc}", index=u.index)
+                    if broken and not inflight:
+                        break
+            except BaseException:
+                _stop_pool(pool)
+                raise
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """SIGTERM every worker (each cleans up what it was writing) and wait for them."""
+    procs = list(getattr(pool, "_processes", {}).values())  # concurrent.futures keeps no public list
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=30)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+# ------------------------------------------------------------------------------------- runner
+def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
+              failed: Sequence[FileStatus] = (), on_status: Callable[[FileStatus], None] | None = None) -> BatchResult:
+    """Run ``units`` with ``executor``, skipping those the resume rule says are done.
+
+    Args:
+        failed: statuses already decided when planning (missing inputs, colliding names).
+        on_status: called with each status as it is known (done, skipped or failed).
+
+    Returns:
+        every unit's status, in input order.
+
+    Raises:
+        BusyError: another run holds the output folder's lock.
+    """
+    results: list[FileStatus] = []
+
+    def report(s: FileStatus) -> None:
+        results.append(s)
+        if on_status is not None:
+            on_status(s)
+
+    lock, created = None, []
+    if job.out_dir is not None:
+        out = Path(job.out_dir)
+        if out.is_symlink() and not out.is_dir():
+            raise IdmError(f"{out}: is a broken link; choose another --out")
+        if out.exists() and not out.is_dir():
+            raise IdmError(f"{out}: is a file, not a folder; choose another --out")
+        created = make_dirs(out.parent)
+        try:
+            lock = FolderLock(out).acquire()
+        except BaseException:
+            remove_empty(created)
+            raise
+    try:
+        for s in failed:
+            report(s)
+        if job.out_dir is not None and Path(job.out_dir).is_dir():
+            sweep_folder(Path(job.out_dir))
+        todo = []
+        for u in units:
+            rec = completed(job, u)
+            if rec is not None:
+                report(FileStatus(u.input, u.name, "skipped", "done in an earlier run", summary=rec.get("summary"),
+                                  index=u.index))
+            else:
+                todo.append(u)
+        if todo:
+            for s in executor.run(job, todo):
+                report(s)
+    finally:
+        if lock is not None:
+            lock.release()
+        remove_empty(created)
+    order = {u.input: u.index for u in units}
+    results.sort(key=lambda s: order.get(s.input, -1))
+    return BatchResult(job.kind, job.out_dir, results)
+
+
+def make_executor(jobs: int, progress: Callable[[WorkUnit], Any] | None = None) -> Executor:
+    """``--jobs N`` -> the executor: in-process for 1, a local process pool for more."""
+    return InProcessExecutor(progress) if jobs == 1 else LocalPoolExecutor(jobs)
+
+
+__all__ = ["AUDIO_SUFFIXES", "BatchJob", "BatchResult", "Executor", "FileStatus", "InProcessExecutor",
+           "LocalPoolExecutor", "WorkUnit", "Worker", "collect_inputs", "completed", "make_executor", "plan_units",
+           "run_batch"]
