@@ -61,12 +61,11 @@ def key_sequences(*specs: "StandardKey | str | QKeySequence") -> list[QKeySequen
 
 
 def shortcut_clashes(actions: Iterable[QAction]) -> dict[str, list[str]]:
-    """Sequences held by more than one enabled action with the same context, or twice by one action:
-    ``{sequence: [action texts]}`` (empty when every shortcut can fire)."""
+    """Sequences held by more than one action with the same context, or twice by one action, enabled
+    or not (a disabled one clashes once it is enabled): ``{sequence: [action texts]}``, empty when
+    every shortcut can fire."""
     holders: dict[tuple[str, int], list[str]] = {}
     for a in actions:
-        if not a.isEnabled():
-            continue
         name = a.text().replace("&", "") or a.objectName() or "?"
         for seq in a.shortcuts():
             text = seq.toString(QKeySequence.SequenceFormat.PortableText)
