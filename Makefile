@@ -8,9 +8,16 @@ REFERENCE ?= ../shared/reference
 export IDM_HOST_REFERENCE ?= $(abspath $(REFERENCE))
 
 # Debian packages the tests talk to for real (installed when missing and we are root).
-APT_PACKAGES ?= liblo-tools zam-plugins jackd2 puredata-core midicsv libpulse0 pulseaudio
+APT_PACKAGES ?= liblo-tools zam-plugins jackd2 puredata-core midicsv libpulse0 pulseaudio $(GUI_APT_PACKAGES)
+# What idm-studio needs on Linux: Qt's xcb platform libraries, and for its real-window tests an X server
+# (Xvfb), a window manager, xdotool, xwininfo/xprop and ImageMagick's import (screenshots).
+GUI_APT_PACKAGES ?= libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libpulse0 \
+	xvfb xdotool openbox x11-utils imagemagick
 
-.PHONY: demo test bench setup apt-deps clean
+# What `make plugin` needs: DPF and a compiler for IdmBridge (plugin/), Ardour for the real-DAW test.
+PLUGIN_APT_PACKAGES ?= dpf-source g++ make lv2-dev ardour
+
+.PHONY: demo test bench setup apt-deps plugin plugin-deps clean
 
 setup: $(STAMP)
 
@@ -32,10 +39,19 @@ apt-deps:
 	  else echo "warning: missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; fi; \
 	fi
 
+plugin-deps:
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(PLUGIN_APT_PACKAGES)"
+
+# IdmBridge as VST3, CLAP and LV2 in plugin/bin; minihost (a headless VST3/LV2 host) for its tests.
+plugin: $(STAMP) plugin-deps
+	@$(PY) -c "import minihost" 2>/dev/null || $(PY) -m pip install -q minihost
+	$(MAKE) -C plugin -j2
+
 demo: $(STAMP)
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(GUI_APT_PACKAGES)"
 	$(PY) -m idm_host.demo --out demo-out
 
-test: $(STAMP) apt-deps
+test: $(STAMP) apt-deps plugin
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
