@@ -17,7 +17,6 @@ What it does differently from the official code (IDM-SPEC.md, section 10):
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ import torch
 from .audio import MODEL_SAMPLE_RATE, as_audio, load_audio, to_model_rate
 from .dsp import WienerFilter, peak_pick, place_hits
 from .errors import AudioError, IdmError, ModelError
-from .fsutil import atomic_write_bytes
 from .progress import ProgressCallback, Stage
 from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Hit, Kit, Stems, Transcription
 
@@ -154,6 +152,10 @@ class Separator:
         self.snap_kit = snap_kit
         self._wiener = WienerFilter(cfg.n_fft, self.hop, self.device)
         self._kits: dict[str, np.ndarray] = {}
+        self._synth_digest: str | None = None
+        from .kit_cache import OneShotStore
+
+        self._store = OneShotStore()
 
     # ------------------------------------------------------------------ model resolution
     @staticmethod
@@ -250,17 +252,19 @@ class Separator:
         return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
 
     # ------------------------------------------------------------------ kit
+    @property
+    def synth_digest(self) -> str:
+        """sha256 of the synthesiser's weights (:func:`idm_host.kit_cache.synth_digest`)."""
+        if self._synth_digest is None:
+            from .kit_cache import synth_digest
+
+            self._synth_digest = synth_digest(self.model)
+        return self._synth_digest
+
     def _kit_key(self, embedding: np.ndarray) -> str:
-        h = hashlib.sha256()
-        h.update(self._model_sha.encode())
-        h.update(np.ascontiguousarray(embedding, dtype=np.float32).tobytes())
-        h.update(f"seed={self.seed};len={self.config.one_shot_len}".encode())
-        return h.hexdigest()[:32]
+        from .kit_cache import kit_key
 
-    def _kit_cache_path(self, key: str) -> Path:
-        from .models import cache_dir
-
-        return cache_dir() / "one-shots" / f"{key}.npy"
+        return kit_key(self.synth_digest, embedding, self.seed, self.config.one_shot_len)
 
     def noise(self) -> torch.Tensor:
         """The seeded one-shot noise ``[K, L]`` (seed 0 is the official parity file's noise)."""
@@ -276,36 +280,42 @@ class Separator:
             return onehot
         return e
 
+    def synthesize(self, kit_embedding: np.ndarray) -> np.ndarray:
+        """Run the synthesiser (no cache): one-shots ``[K, L]`` for the embedding exactly as given."""
+        with torch.inference_mode():
+            emb = torch.from_numpy(np.ascontiguousarray(kit_embedding, dtype=np.float32))[None]
+            shots = self.model.synthesize(emb.to(self.device), self.noise()[None].to(self.device))
+            return np.ascontiguousarray(shots[0].float().cpu().numpy())
+
     def one_shots(self, kit_embedding: np.ndarray) -> np.ndarray:
-        """One-shots ``[K, L]`` for a kit embedding: memory cache, then disk cache, then the synthesiser."""
+        """One-shots ``[K, L]`` for a kit embedding: memory, then the shipped and the user's disk
+        cache (entries checked: key, shape, checksum, finite), then the synthesiser (result cached)."""
         kit_embedding = self.synth_embedding(kit_embedding)
         key = self._kit_key(kit_embedding)
         shots = self._kits.get(key)
         if shots is not None:
             return shots
-        path = self._kit_cache_path(key)
-        if path.exists():
-            try:
-                shots = np.load(path, allow_pickle=False)
-                if shots.shape != (self.config.n_classes, self.config.one_shot_len):
-                    shots = None
-            except (OSError, ValueError):
-                shots = None
+        shape = (self.config.n_classes, self.config.one_shot_len)
+        shots = self._store.load(key, shape)
         if shots is None:
-            with torch.inference_mode():
-                emb = torch.from_numpy(np.ascontiguousarray(kit_embedding, dtype=np.float32))[None]
-                shots = self.model.synthesize(emb.to(self.device), self.noise()[None].to(self.device))
-                shots = shots[0].float().cpu().numpy()
-            try:
-                import io
-
-                buf = io.BytesIO()
-                np.save(buf, shots, allow_pickle=False)
-                atomic_write_bytes(path, buf.getvalue(), overwrite=True)
-            except (IdmError, OSError) as exc:  # a read-only cache only costs speed
-                log.warning("cannot cache one-shots at %s: %s", path, exc)
+            shots = self.synthesize(kit_embedding)
+            self._store.save(key, shots)
         self._kits[key] = shots
         return shots
+
+    def cache_one_shots(self, kit_embedding: np.ndarray, *, folder: Path | None = None) -> Path | None:
+        """Make sure the one-shots of ``kit_embedding`` are on disk (in ``folder``, default the
+        user cache) and sound; returns the entry's path (``None`` if it could not be written)."""
+        from .kit_cache import SUFFIX, read_entry
+
+        e = self.synth_embedding(kit_embedding)
+        key = self._kit_key(e)
+        shape = (self.config.n_classes, self.config.one_shot_len)
+        target = (self._store.cache_folder if folder is None else Path(folder)) / f"{key}{SUFFIX}"
+        if read_entry(target, key, shape) is not None:
+            return target
+        shots = self.one_shots(e)
+        return self._store.save(key, shots, folder=target.parent)
 
     def kit_from(self, enc: Encoded) -> Kit:
         # The input's level is folded into the track gains so that the kit renders the synthetic

@@ -54,7 +54,8 @@ def run_path(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from ..models import OFFICIAL_NAME, import_official
 
-    info = import_official(args.path, name=args.name or OFFICIAL_NAME)
+    with progress_bar(args, "kit one-shots") as cb:
+        info = import_official(args.path, name=args.name or OFFICIAL_NAME, progress=cb)
     if args.json:
         print_json(_info_dict(info))
     else:

@@ -116,11 +116,11 @@ def test_import_official_checks_sha256(tmp_path, reference, monkeypatch):
     data[-1] ^= 0xFF
     fake.write_bytes(bytes(data))
     with pytest.raises(ChecksumError):
-        import_official(fake)
+        import_official(fake, precompute=False)
     assert not (tmp_path / "cache" / "idm-44-train-kits.pt").exists()
     with pytest.raises(ModelError, match="models import"):
         model_path("idm-44-train-kits")
-    info = import_official(reference / "idm-44-train-kits.ckpt")
+    info = import_official(reference / "idm-44-train-kits.ckpt", precompute=False)
     assert info.installed and info.path.exists()
     assert model_path("idm-44-train-kits") == info.path
     from idm_host.models import default_weights

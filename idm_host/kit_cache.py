@@ -1,0 +1,184 @@
+"""Cached one-shots: what the synthesiser made for a (synthesiser, kit embedding, seed), kept on disk.
+
+The one-shot synthesiser costs seconds per kit on a CPU and its output depends only on the
+synthesiser's weights, the kit embedding it is given, the noise seed and the one-shot length; the
+engine snaps saturated embeddings to a kit's one-hot (``Separator.snap_kit``), so a model has
+``n_kits`` one-shot sets that nearly every input uses. Those are computed ahead of time:
+
+* for the shipped default model they are package data (``idm_host/models/one-shots/``, written
+  by ``python -m idm_host.kit_cache --ship``);
+* for an imported model, ``idm-host models import`` computes them into the user cache.
+
+Every entry is one ``.npz`` holding the one-shots (float32 ``[K, L]``), the key it was made for
+and the sha256 of the one-shots' bytes. The key hashes the synthesiser's weights (not the whole
+weights file: retraining the encoder with the synthesiser frozen keeps the one-shots valid), the
+embedding, the seed and the length. An entry is used only when its key, shape, dtype, checksum
+and finiteness all check out; anything else (a stale, truncated or NaN-filled file) is ignored and
+rebuilt by the synthesiser.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .errors import IdmError
+from .fsutil import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+#: The one-shots shipped with the package (read-only).
+SHIPPED_DIR = Path(__file__).resolve().parent / "models" / "one-shots"
+SUFFIX = ".npz"
+FORMAT = "idm-host-one-shots-1"
+
+
+def synth_digest(model) -> str:
+    """sha256 of everything the one-shots depend on inside ``model``: the synthesiser's weights
+    (names, dtypes, shapes, bytes) and the sizes that shape its input."""
+    cfg = model.config
+    h = hashlib.sha256()
+    h.update(f"{FORMAT};K={cfg.n_classes};kits={cfg.n_kits};L={cfg.one_shot_len};sr={cfg.sample_rate}".encode())
+    for name, t in sorted(model.synth.state_dict().items()):
+        a = t.detach().cpu().contiguous()
+        h.update(f"{name}:{a.dtype}:{tuple(a.shape)};".encode())
+        h.update(a.numpy().tobytes())
+    return h.hexdigest()
+
+
+def kit_key(digest: str, embedding: np.ndarray, seed: int, length: int) -> str:
+    """The cache key of the one-shots for ``embedding`` (as the synthesiser is given it)."""
+    h = hashlib.sha256()
+    h.update(digest.encode())
+    h.update(np.ascontiguousarray(embedding, dtype=np.float32).tobytes())
+    h.update(f"seed={int(seed)};len={int(length)}".encode())
+    return h.hexdigest()[:32]
+
+
+def _checksum(shots: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(shots, dtype=np.float32).tobytes()).hexdigest()
+
+
+def encode_entry(key: str, shots: np.ndarray) -> bytes:
+    """The bytes of one cache entry."""
+    shots = np.ascontiguousarray(shots, dtype=np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, one_shots=shots, key=np.array(key), sha256=np.array(_checksum(shots)),
+                        format=np.array(FORMAT))
+    return buf.getvalue()
+
+
+def read_entry(path: Path, key: str, shape: tuple[int, int]) -> np.ndarray | None:
+    """The one-shots in ``path`` if it is a sound entry for ``key`` of ``shape``, else ``None``
+    (logged: a stale or damaged entry is never used)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            shots = z["one_shots"]
+            got_key, got_sum, fmt = str(z["key"]), str(z["sha256"]), str(z["format"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("ignoring unreadable one-shot cache %s: %s", path, exc)
+        return None
+    problem = None
+    if fmt != FORMAT or got_key != key:
+        problem = "made for another model, kit or seed"
+    elif shots.dtype != np.float32 or shots.shape != tuple(shape):
+        problem = f"shape {shots.shape} {shots.dtype}, expected {tuple(shape)} float32"
+    elif not np.isfinite(shots).all():
+        problem = "holds non-finite samples"
+    elif _checksum(shots) != got_sum:
+        problem = "checksum mismatch"
+    if problem:
+        log.warning("ignoring one-shot cache %s: %s", path, problem)
+        return None
+    return shots
+
+
+class OneShotStore:
+    """Where one-shots are looked up (shipped, then the user cache) and saved (the user cache)."""
+
+    def __init__(self, cache_folder: Path | None = None, shipped_folder: Path | None = SHIPPED_DIR):
+        self._cache_folder = None if cache_folder is None else Path(cache_folder)
+        self.shipped_folder = None if shipped_folder is None else Path(shipped_folder)
+
+    @property
+    def cache_folder(self) -> Path:
+        """The user cache's one-shot folder (``$IDM_HOST_MODELS/one-shots`` unless given)."""
+        if self._cache_folder is not None:
+            return self._cache_folder
+        from .models import cache_dir
+
+        return cache_dir() / "one-shots"
+
+    def folders(self) -> list[Path]:
+        return [f for f in (self.shipped_folder, self.cache_folder) if f is not None]
+
+    def load(self, key: str, shape: tuple[int, int]) -> np.ndarray | None:
+        for folder in self.folders():
+            shots = read_entry(folder / f"{key}{SUFFIX}", key, shape)
+            if shots is not None:
+                return shots
+        return None
+
+    def save(self, key: str, shots: np.ndarray, folder: Path | None = None) -> Path | None:
+        """Write an entry (atomically) into the user cache, or ``folder``; a read-only cache only
+        costs speed, so failures are logged, not raised."""
+        path = (self.cache_folder if folder is None else Path(folder)) / f"{key}{SUFFIX}"
+        try:
+            return atomic_write_bytes(path, encode_entry(key, shots), overwrite=True)
+        except (IdmError, OSError) as exc:
+            log.warning("cannot cache one-shots at %s: %s", path, exc)
+            return None
+
+
+def kit_embeddings(n_kits: int) -> Iterable[np.ndarray]:
+    """The embeddings a snapping engine gives the synthesiser: one one-hot per kit."""
+    for i in range(n_kits):
+        e = np.zeros(n_kits, dtype=np.float32)
+        e[i] = 1.0
+        yield e
+
+
+def precompute(separator, *, folder: Path | None = None, progress=None) -> list[Path]:
+    """Compute (or verify) the one-shots of every kit ``separator`` snaps to, into ``folder``
+    (default: the user cache); returns the entries' paths."""
+    from .progress import report
+
+    n = separator.config.n_kits
+    out = []
+    for i, e in enumerate(kit_embeddings(n)):
+        out.append(separator.cache_one_shots(e, folder=folder))
+        report(progress, (i + 1) / n, f"one-shots of kit {i + 1}/{n}")
+    return out
+
+
+def main(argv=None) -> int:
+    """``python -m idm_host.kit_cache --ship``: (re)write the shipped default model's one-shots."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--ship", action="store_true", help="write idm_host/models/one-shots/ for the default model")
+    ap.add_argument("--model", default="default")
+    args = ap.parse_args(argv)
+    if not args.ship:
+        ap.error("nothing to do; pass --ship")
+    from .engine import Separator
+
+    sep = Separator(args.model, device="cpu")
+    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+    keep = {p.name for p in precompute(sep, folder=SHIPPED_DIR)}
+    for old in SHIPPED_DIR.glob(f"*{SUFFIX}"):
+        if old.name not in keep:
+            old.unlink()
+    print(f"{len(keep)} kits in {SHIPPED_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
