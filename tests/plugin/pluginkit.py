@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -140,7 +141,10 @@ def vst3_with_state(blob: bytes, **values: str) -> bytes:
         out += [k.encode(), v.encode()]
     out.append(b"__dpf_parameters_end__")
     payload = b"\0".join(out) + b"\0\xfe\0"  # DPF reads up to the 0xFE terminator
-    return blob[:m.start(1)] + _juce_encode(payload).encode() + blob[m.end(2):]
+    xml = blob[8:m.start(1)] + _juce_encode(payload).encode() + blob[m.end(2):]
+    if blob[:4] != b"VC2!":
+        raise ValueError("not a JUCE VST3 state ('VC2!' header)")
+    return b"VC2!" + struct.pack("<I", len(xml.rstrip(b"\0"))) + xml  # the header holds the XML's size
 
 
 def set_states(plugin, **values) -> None:
