@@ -177,6 +177,14 @@ class _TcpReply(_Reply):
             pass
 
 
+def _progress(buf: bytearray) -> str:
+    """How much of the frame in ``buf`` arrived, for an error message."""
+    if len(buf) < 4:
+        return f"{len(buf)} of its 4 header bytes arrived"
+    (n,) = struct.unpack_from(">I", buf, 0)
+    return f"{len(buf) - 4} of its {n} bytes arrived"
+
+
 # ------------------------------------------------------------------------------------------ UDP
 class _UdpTransport:
     """A UDP socket read by one thread, with the datagram limit raised to 64 KiB (socketserver's
@@ -444,7 +452,7 @@ class _TcpTransport:
                 with osc._lock:
                     osc.stats["tcp_timeouts"] += 1
                 self._close(conn, f"no data for {osc.tcp_read_timeout_s:g} s inside a TCP frame "
-                                  f"({len(conn.inbuf)} bytes of it arrived); closing the connection")
+                                  f"({_progress(conn.inbuf)}); closing the connection")
             elif conn.frame_started is not None and now - conn.frame_started > osc.tcp_frame_timeout_s:
                 with osc._lock:
                     osc.stats["tcp_timeouts"] += 1
