@@ -1,6 +1,7 @@
 """Help > Editing Keys: the mouse gestures and keys of the editor as a table (keys in monospace)."""
 from __future__ import annotations
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFontDatabase
 from PyQt6.QtWidgets import (
     QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout,
@@ -24,6 +25,7 @@ class EditingKeysDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setWordWrap(False)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no current-cell highlight in a read-only table
         last = None
         for row, (section, key, what) in enumerate(EDITING_KEYS):
             self.table.setItem(row, 0, QTableWidgetItem(section if section != last else ""))

@@ -30,6 +30,8 @@ CUSTOM_FX = "custom chain"
 GAIN_STEPS_PER_DB = 10
 #: The narrowest a mixer strip gets.
 STRIP_W = 96
+#: What a combo box adds to its text's width in the dark theme: padding, frame and the arrow.
+COMBO_CHROME_PX = 44
 
 
 def strip_title(strip: str) -> str:
@@ -231,8 +233,11 @@ class MixerStrip(QFrame):
         lay.addWidget(self.fader, 1, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.db_label)
         self._fill_presets()
-        # wide enough for the longest preset name: the combo then shows every entry whole
-        self.setFixedWidth(max(STRIP_W, self.fx_combo.sizeHint().width() + 2 * 4 + 2))
+        # wide enough for the longest preset name (plus the arrow and the theme's padding): whole text
+        fm = self.fx_combo.fontMetrics()
+        longest = max(fm.horizontalAdvance(self.fx_combo.itemText(i)) for i in range(self.fx_combo.count()))
+        self.fx_combo.setMinimumWidth(max(self.fx_combo.sizeHint().width(), longest + COMBO_CHROME_PX))
+        self.setFixedWidth(max(STRIP_W, self.fx_combo.minimumWidth() + 2 * 4 + 2))
         self.fader.valueChanged.connect(self._on_fader_changed)
         self.pan.valueChanged.connect(
             lambda v: self.model.set_mixer(self.strip, pan=v / 100.0, merge_key=("pan", self.strip)))

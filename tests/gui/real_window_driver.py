@@ -78,6 +78,9 @@ def handle(cmd: dict) -> None:
         w.grid.set_cursor(w.model.duration_s - float(cmd.get("room_s", 0.5)))
         w.grid.setFocus()
         reply({"copied": copied, "span_s": last[-1][0] - last[0][0]})
+    elif op == "select_class":  # select one lane's hits (for a screenshot with the fields filled in)
+        w.grid.set_selection(w.model.hits(cmd["cls"]).ids.tolist())
+        reply({"selected": w.grid.selected_count()})
     elif op == "focus_grid":
         w.grid.clear_selection()
         w.grid.setFocus()

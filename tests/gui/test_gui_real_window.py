@@ -186,6 +186,7 @@ def test_redo_with_ctrl_shift_z_after_undo(studio720):
 def test_every_dock_fits_1280x720_and_screenshot(studio720):
     s = studio720
     state = s.ask("show_docks")
+    assert s.ask("select_class", cls="SD")["selected"] > 0
     assert state["docks"] and all(state["docks"].values()), state["docks"]
     assert "OscDock" in state["docks"], "the OSC dock is missing (see the app's log)"
     time.sleep(0.5)
@@ -227,6 +228,7 @@ def test_quantise_then_export_counts_agree(studio720, tmp_path):
 def test_every_dock_fits_and_screenshot(request, tmp_path_factory, width, height):
     s = _launch(request, tmp_path_factory, width, height)
     state = s.ask("show_docks")
+    s.ask("select_class", cls="SD")
     assert all(state["docks"].values())
     time.sleep(0.5)
     assert_frame_fits(s)
