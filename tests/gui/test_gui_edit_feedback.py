@@ -203,3 +203,10 @@ def test_long_status_messages_end_at_a_word_with_an_ellipsis(qtbot):
     bar.showMessage(text)
     assert bar.currentMessage().endswith("…") and bar.last_message == text and bar.toolTip() == text
     assert bar.fontMetrics().horizontalAdvance(bar.currentMessage()) <= 300
+
+
+def test_counts_read_in_the_singular_and_the_plural():
+    from gui.views.osc_panel import plural
+
+    assert [plural(1, "analysis"), plural(2, "analysis"), plural(0, "message"), plural(1, "job")] == [
+        "1 analysis", "2 analyses", "0 messages", "1 job"]
