@@ -1,0 +1,50 @@
+"""``idm-host train-transcriber``: train the transcription network on sampled and procedural kits."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ._common import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-transcriber",
+        help="train the drum transcription network",
+        description="Train the transcription network (docs/TRAINING.md) on examples rendered on the fly from the "
+        "data config's kits, procedural kits and recording augmentation; validates on the config's "
+        "validation_kits. Writes checkpoint.pt, best.pt (+ best.json: thresholds, velocity calibration, "
+        "validation figures), best-report.json and log.jsonl to RUN_DIR.",
+    )
+    p.add_argument("--data", required=True, metavar="CONFIG.json", help="data config (kits, validation_kits)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
+    p.add_argument("--steps", type=int, default=100000, help="optimiser steps of this session (default: %(default)s)")
+    p.add_argument("--max-minutes", type=float, default=60.0, help="stop after this long (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=12, help="examples per step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default: %(default)s)")
+    p.add_argument("--validate-every", type=int, default=300, help="steps between validations")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of the trainer (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the best report as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import IdmError
+    from ..train.data import DataConfig
+    from ..train.transcriber_loop import TrainSettings, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    cfg = DataConfig.load(args.data)
+    if not cfg.validation_kits:
+        raise IdmError(f"{args.data}: no validation_kits; the transcriber is selected on kits it never trains on")
+    train_kits = [k.load() for k in cfg.kits]
+    val_kits = [k.load() for k in cfg.validation_kits]
+    settings = TrainSettings(out=args.out, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch_size,
+                             lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed)
+    prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names),
+            "validation_kits": [k.label for k in cfg.validation_kits]}
+    report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov)
+    if args.json:
+        print_json(report)
+    return 0

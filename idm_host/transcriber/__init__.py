@@ -1,0 +1,237 @@
+"""The dedicated transcription network: drum hits and velocities from a mix.
+
+IDM's analysis-by-synthesis keeps the kit and the stems; the hits come from here. The network
+(:mod:`.network`, a small CRNN over a log-frequency spectrogram, :mod:`.features`) is trained
+supervised on rendered hits and velocities (``idm_host.train.transcriber_loop``). A
+:class:`Transcriber` runs it on any length of audio in overlapping windows, picks peaks with a
+per-class threshold, places each hit inside its 10 ms frame with the network's offset output, and
+maps velocities through a per-class calibration; thresholds and calibration live in the model's
+JSON sidecar.
+
+Example:
+    >>> tr = Transcriber.load("default")                  # doctest: +SKIP
+    >>> hits = tr.transcribe(audio)  # a Transcription    # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import IdmError, ModelError
+from ..progress import ProgressCallback, Stage
+from ..types import Audio, Hit, Transcription
+from .features import FRAME_RATE, HOP, SAMPLE_RATE, n_frames, spectrogram
+from .network import CRNN, TranscriberConfig
+
+FORMAT = "idm-host-transcriber"
+FORMAT_VERSION = 1
+#: Inference window and the context kept on either side of it (s).
+WINDOW_S = 20.0
+CONTEXT_S = 3.0
+#: Two picks of one class are at least this far apart (frames of 10 ms).
+MIN_GAP_FRAMES = 3
+DEFAULT_THRESHOLD = 0.5
+
+__all__ = ["Transcriber", "TranscriberConfig", "Calibration", "pick_peaks", "save_transcriber"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-class decision thresholds and velocity maps (``v_out = clip(a * v + b, 0, 1)``)."""
+
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    velocity: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def threshold(self, c: str) -> float:
+        return float(self.thresholds.get(c, DEFAULT_THRESHOLD))
+
+    def map_velocity(self, c: str, v: np.ndarray) -> np.ndarray:
+        a, b = self.velocity.get(c, (1.0, 0.0))
+        return np.clip(a * np.asarray(v, dtype=np.float64) + b, 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
+                "velocity": {k: [float(a), float(b)] for k, (a, b) in self.velocity.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "Calibration":
+        d = d or {}
+        thr = {str(k): float(v) for k, v in (d.get("thresholds") or {}).items()}
+        vel = {str(k): (float(v[0]), float(v[1])) for k, v in (d.get("velocity") or {}).items()}
+        for k, t in thr.items():
+            if not 0.0 < t < 1.0:
+                raise ModelError(f"transcriber threshold for {k} is {t}; thresholds lie in (0, 1)")
+        return cls(thr, vel)
+
+
+def pick_peaks(prob: np.ndarray, threshold: float, min_gap: int = MIN_GAP_FRAMES) -> np.ndarray:
+    """Frames where ``prob`` is a local maximum (the first of a plateau) at or above ``threshold``,
+    greedily keeping the higher of two picks closer than ``min_gap`` frames."""
+    p = np.asarray(prob, dtype=np.float32)
+    if p.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    left = np.concatenate([[-np.inf], p[:-1]])
+    right = np.concatenate([p[1:], [-np.inf]])
+    cand = np.flatnonzero((p >= threshold) & (p > left) & (p >= right))
+    if cand.size < 2:
+        return cand.astype(np.int64)
+    taken = np.zeros(p.size, dtype=bool)  # frames within min_gap of a kept pick
+    keep: list[int] = []
+    for f in cand[np.argsort(-p[cand], kind="stable")]:
+        if not taken[f]:
+            keep.append(int(f))
+            taken[max(0, f - min_gap + 1):f + min_gap] = True
+    return np.array(sorted(keep), dtype=np.int64)
+
+
+class Transcriber:
+    """A loaded transcription network with its calibration.
+
+    Args:
+        network: the :class:`~.network.CRNN`.
+        calibration: thresholds and velocity maps.
+        name: for messages and provenance.
+        sha256: of the weights file, if loaded from one.
+        device: torch device.
+    """
+
+    def __init__(self, network: CRNN, calibration: Calibration | None = None, *, name: str = "transcriber",
+                 sha256: str = "", device: str | torch.device = "cpu"):
+        self.network = network.to(device).eval()
+        self.config = network.config
+        self.classes: tuple[str, ...] = tuple(network.config.classes)
+        self.calibration = calibration or Calibration()
+        self.name = name
+        self.sha256 = sha256
+        self.device = torch.device(device)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu",
+             calibration: Calibration | None = None) -> "Transcriber":
+        """Load weights saved by :func:`save_transcriber`; the sidecar ``<path>.json`` (same stem)
+        gives the calibration and the sha256 the weights must have."""
+        p = Path(path)
+        if not p.is_file():
+            raise ModelError(f"{p}: transcriber weights not found")
+        data = p.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        side = p.with_suffix(".json")
+        meta: dict[str, Any] = {}
+        if side.is_file():
+            try:
+                meta = json.loads(side.read_text())
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"{side}: unreadable transcriber sidecar ({exc})") from exc
+            if meta.get("sha256") and meta["sha256"] != digest:
+                raise ModelError(f"{p}: sha256 {digest[:12]}... does not match its sidecar {side.name}; "
+                                 "the weights were changed or damaged")
+        import io
+
+        try:
+            blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad file
+            raise ModelError(f"{p}: not a transcriber weights file ({exc})") from exc
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise ModelError(f"{p}: not an idm-host transcriber file")
+        if int(blob.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelError(f"{p}: transcriber format {blob['format_version']} is newer than this idm-host "
+                             f"reads ({FORMAT_VERSION}); upgrade idm-host")
+        net = CRNN(TranscriberConfig.from_dict(blob["config"]))
+        net.load_state_dict(blob["state_dict"])
+        cal = calibration if calibration is not None else Calibration.from_dict(meta.get("calibration"))
+        return cls(net, cal, name=p.stem, sha256=digest, device=device)
+
+    # ------------------------------------------------------------------ inference
+    def activations(self, x: np.ndarray, *, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+        """Frame-wise outputs for mono 44.1 kHz ``x``: ``prob``, ``velocity``, ``offset``, each ``[K, T]``.
+
+        Long inputs run in windows of :data:`WINDOW_S` with :data:`CONTEXT_S` of context on each
+        side; each frame is taken from the window where it is farthest from an edge, so a loop
+        repeated many times gives the same frames in every repeat.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        n = x.shape[-1]
+        t_total = n_frames(n)
+        k = len(self.classes)
+        out = {name: np.zeros((k, t_total), dtype=np.float32) for name in ("prob", "velocity", "offset")}
+        win = int(WINDOW_S * FRAME_RATE)
+        ctx = int(CONTEXT_S * FRAME_RATE)
+        starts = list(range(0, t_total, win)) or [0]
+        stage = Stage(progress)
+        with torch.inference_mode():
+            for i, f0 in enumerate(starts):
+                f1 = min(t_total, f0 + win)
+                a = max(0, f0 - ctx)
+                b = min(t_total, f1 + ctx)
+                seg = x[a * HOP: min(n, (b - 1) * HOP + 1)]
+                feats = spectrogram(torch.from_numpy(np.ascontiguousarray(seg))[None].to(self.device))
+                res = self.network(feats)
+                lo, hi = f0 - a, f1 - a
+                out["prob"][:, f0:f1] = torch.sigmoid(res["onset_logits"][0, :, lo:hi]).cpu().numpy()
+                out["velocity"][:, f0:f1] = res["velocity"][0, :, lo:hi].cpu().numpy()
+                out["offset"][:, f0:f1] = res["offset"][0, :, lo:hi].cpu().numpy()
+                stage((i + 1) / len(starts), "transcribing")
+        return out
+
+    def transcription_from(self, act: Mapping[str, np.ndarray], n_samples: int,
+                           thresholds: Mapping[str, float] | None = None) -> Transcription:
+        """Hits from :meth:`activations`: peaks over each class's threshold, placed inside their frame."""
+        duration = n_samples / SAMPLE_RATE
+        hits: dict[str, list[Hit]] = {}
+        for ci, c in enumerate(self.classes):
+            thr = thresholds[c] if thresholds is not None and c in thresholds else self.calibration.threshold(c)
+            frames = pick_peaks(act["prob"][ci], thr)
+            times = (frames + act["offset"][ci, frames]) / FRAME_RATE
+            vel = self.calibration.map_velocity(c, act["velocity"][ci, frames])
+            keep = (times >= 0) & (times < duration)
+            hits[c] = [Hit(float(t), float(v)) for t, v in zip(times[keep], vel[keep])]
+        return Transcription(self.classes, hits, duration)
+
+    def transcribe(self, audio: Audio | np.ndarray, *, progress: ProgressCallback | None = None) -> Transcription:
+        """Hits of ``audio`` (an :class:`Audio` at 44.1 kHz, or a mono/``(channels, frames)`` array
+        at 44.1 kHz); the mix is peak-normalised first, as in training."""
+        x = audio.mono() if isinstance(audio, Audio) else np.asarray(audio, dtype=np.float32)
+        if isinstance(audio, Audio) and audio.sample_rate != SAMPLE_RATE:
+            raise IdmError(f"the transcriber needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate} Hz; resample first")
+        if x.ndim == 2:
+            x = x.mean(axis=0)
+        x = normalise(x)
+        return self.transcription_from(self.activations(x, progress=progress), x.shape[-1])
+
+
+def normalise(x: np.ndarray, peak: float = 0.9) -> np.ndarray:
+    """Peak-normalise to ``peak`` (silence stays silence)."""
+    x = np.asarray(x, dtype=np.float32)
+    m = float(np.max(np.abs(x))) if x.size else 0.0
+    if not np.isfinite(m):
+        raise IdmError("the audio holds NaN or infinite samples")
+    return x * np.float32(peak / m) if m > 1e-9 else x
+
+
+def save_transcriber(path: str | os.PathLike, network: CRNN, *, calibration: Calibration | None = None,
+                     extra: Mapping[str, Any] | None = None, overwrite: bool = True) -> str:
+    """Write ``path`` (weights) and its sidecar ``path.with_suffix('.json')`` atomically; returns the sha256."""
+    import io
+
+    from ..fsutil import atomic_write_bytes, atomic_write_text
+
+    buf = io.BytesIO()
+    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "config": network.config.to_dict(),
+                "state_dict": state}, buf)
+    data = buf.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    p = Path(path)
+    atomic_write_bytes(p, data, overwrite=overwrite)
+    meta = {"format": FORMAT, "sha256": digest, "classes": list(network.config.classes),
+            "calibration": (calibration or Calibration()).to_dict(), **(dict(extra) if extra else {})}
+    atomic_write_text(p.with_suffix(".json"), json.dumps(meta, indent=1) + "\n", overwrite=overwrite)
+    return digest
