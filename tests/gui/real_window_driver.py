@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QSocketNotifier, QTimer
 from PyQt6.QtGui import QAction
-from PyQt6.QtWidgets import QApplication, QDockWidget
+from PyQt6.QtWidgets import QApplication, QDockWidget, QToolTip
 
 from gui import app as studio
 from gui.document import ExportOptions
@@ -49,6 +49,7 @@ def state(w) -> dict:
         "clashes": shortcut_clashes(w.findChildren(QAction)),
         "status": w.statusBar().last_message, "selected": w.grid.selected_count(),
         "duration": m.duration_s, "win_id": int(w.winId()),
+        "tooltip": QToolTip.text() if QToolTip.isVisible() else "",
     }
 
 
@@ -64,6 +65,11 @@ def handle(cmd: dict) -> None:
         p.setY(p.y() + 3)
         g = w.grid.mapToGlobal(p.toPoint())
         reply({"x": g.x(), "y": g.y()})
+    elif op == "hit_point":  # global coordinates of a hit's bar: {cls, index} -> x, y and its time
+        lane = w.model.hits(cmd["cls"])
+        t, v = float(lane.times[int(cmd["index"])]), float(lane.velocities[int(cmd["index"])])
+        g = w.grid.mapToGlobal(w.grid.point_of(cmd["cls"], t, v).toPoint())
+        reply({"x": g.x(), "y": g.y(), "time": t})
     elif op == "show_docks":
         for d in w.findChildren(QDockWidget):
             d.show()

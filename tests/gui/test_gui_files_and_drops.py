@@ -171,3 +171,33 @@ def test_export_dialog_opens_on_the_remembered_folder(qtbot, window, tmp_path):
     QTimer.singleShot(20, look)
     w.export_dialog()
     assert seen == [str(target)]
+
+
+def _suggested_by_save_as(qtbot, w) -> str:
+    from PyQt6.QtWidgets import QFileDialog
+
+    seen: list[str] = []
+
+    def look() -> None:
+        d = QApplication.activeModalWidget()
+        if isinstance(d, QFileDialog):
+            seen.append(d.selectedFiles()[0])
+            d.reject()
+        else:
+            QTimer.singleShot(20, look)
+
+    QTimer.singleShot(20, look)
+    assert not w.save_as()
+    return seen[0]
+
+
+def test_save_as_suggests_the_remembered_folder_then_the_source_folder(qtbot, window, loop_wav, tmp_path):
+    w = window
+    w.settings.remove("session/folder")
+    assert _suggested_by_save_as(qtbot, w) == str(loop_wav.parent / "loop.idmsession")
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    w.settings.setValue("session/folder", str(sessions))
+    assert _suggested_by_save_as(qtbot, w) == str(sessions / "loop.idmsession")
+    sessions.rmdir()  # a remembered folder that is gone is skipped
+    assert _suggested_by_save_as(qtbot, w) == str(loop_wav.parent / "loop.idmsession")

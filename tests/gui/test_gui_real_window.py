@@ -183,6 +183,18 @@ def test_redo_with_ctrl_shift_z_after_undo(studio720):
     assert "Ambiguous shortcut" not in s.stderr()
 
 
+def test_hovering_a_hit_shows_its_exact_time(studio720):
+    s = studio720
+    hit = s.ask("hit_point", cls="KD", index=2)
+    s.activate()
+    s.server.run("xdotool", "mousemove", "--sync", str(hit["x"] - 20), str(hit["y"]))
+    s.server.run("xdotool", "mousemove", "--sync", str(hit["x"]), str(hit["y"]))
+    deadline = time.monotonic() + 10
+    while not (tip := s.ask("state")["tooltip"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"Kick: {hit['time']:.4f} s" in tip and "MIDI" in tip, tip
+
+
 def test_every_dock_fits_1280x720_and_screenshot(studio720):
     s = studio720
     state = s.ask("show_docks")
