@@ -100,10 +100,10 @@ class Collector:
 class UdpPeer(Collector):
     """A python-osc UDP client whose socket also receives the server's replies."""
 
-    def __init__(self, server_address):
+    def __init__(self, server_address, bind_host: str = "127.0.0.1"):
         super().__init__()
         self.client = SimpleUDPClient(*server_address)
-        self.client._sock.bind(("127.0.0.1", 0))
+        self.client._sock.bind((bind_host, 0))
         self.port = self.client._sock.getsockname()[1]
         self.client._sock.settimeout(0.05)  # before the reader thread starts
         self._stop = threading.Event()
