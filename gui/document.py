@@ -141,36 +141,14 @@ def save_session(session: Session, path: str | Path, *, overwrite: bool = False,
 
 
 def mix_of_stems(session: Session) -> np.ndarray:
-    """The separated stems summed through the mixer's gain, mute, solo and pan: float32 ``(2, frames)``.
+    """The separated stems through the mixer (gain, pan, mute, solo, master): float32 ``(2, frames)``.
 
-    A quick preview without effects (the full render with effects is :func:`idm_host.render`).
+    A quick preview without effects, made by the same mixer as every render and export
+    (:func:`idm_host.render.render` with ``source="stems"``).
     """
-    st = session.stems
-    if st is None:
-        raise SessionError("this session keeps no stems; analyse the audio again or re-separate")
-    mixer = session.mixer
-    strips = list(st.classes) + ["residual"]
-    soloed = {c for c in strips if mixer.get(c) is not None and mixer[c].solo}
-    n = st.audio.shape[2]
-    out = np.zeros((2, n), dtype=np.float32)
-    for i, c in enumerate(strips):
-        m = mixer.get(c)
-        if m is None or m.mute or (soloed and c not in soloed):
-            continue
-        x = st.audio[i] if i < len(st.classes) else st.residual
-        mono = x.mean(axis=0) if x.shape[0] > 1 else x[0]
-        g = 10 ** (m.gain_db / 20)
-        theta = (m.pan + 1) * np.pi / 4
-        if x.shape[0] >= 2:
-            out[0] += g * np.cos(theta) * np.sqrt(2) * x[0]
-            out[1] += g * np.sin(theta) * np.sqrt(2) * x[1]
-        else:
-            out[0] += g * np.cos(theta) * np.sqrt(2) * mono
-            out[1] += g * np.sin(theta) * np.sqrt(2) * mono
-    master = mixer.get("master")
-    if master is not None:
-        out *= 10 ** (master.gain_db / 20) * (0.0 if master.mute else 1.0)
-    return out
+    from idm_host.render import render
+
+    return render(session, source="stems", effects=False, channels=2).mix
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,14 @@ kit and track gains this reproduces the engine's synthetic stems.
 Then, per class: choke (an open hat's ring is cut, with a 5 ms fade, at the next hit of a class
 that chokes it), blend with the separated stem (``sample``: only the sample; ``layer``: sample plus
 stem; ``replace``: sample, and the stem muted around each hit but kept between hits), the effect
-chain (fresh plugin instances for every render), the fader (``gain_db``), mute/solo and pan (balance
-law: centre leaves both channels at unity). The sum goes through the master chain and fader.
+chain (fresh plugin instances for every render), then the mixer: the fader (``gain_db``), mute/solo
+and pan (constant-power law, unity at centre: see :func:`pan_gains`). The sum goes through the
+master chain, the master fader and the master mute.
+
+The mixer is :func:`mix_strip` and :func:`master_gain`, used by every path that makes sound: the
+GUI's stem preview is ``render(session, source="stems", effects=False)`` (the separated stems
+instead of hits x kit), and export, ``idm-host render`` and the OSC ``/idm/render`` call
+:func:`render` too, so what is heard is what is exported.
 
 Example:
     >>> out = render(session)                                       # doctest: +SKIP
@@ -235,17 +241,66 @@ def _class_track(session: Any, cls: str, start_frame: int, n_frames: int, shots:
     return np.ascontiguousarray(track, dtype=np.float32)
 
 
-def _pan(x: np.ndarray, pan: float, channels: int) -> np.ndarray:
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Left and right gains of the constant-power pan law, unity at centre.
+
+    ``theta = (pan + 1) * pi / 4``; ``left = sqrt(2) cos(theta)``, ``right = sqrt(2) sin(theta)``:
+    ``left**2 + right**2 == 2`` for every pan, so a panned class keeps its loudness; centre (0)
+    leaves both channels at 1, hard left (-1) gives ``(sqrt(2), 0)``.
+
+    Example:
+        >>> [round(g, 4) for g in pan_gains(0.0)], [round(g, 4) for g in pan_gains(-1.0)]
+        ([1.0, 1.0], [1.4142, 0.0])
+    """
+    theta = (float(pan) + 1.0) * math.pi / 4.0
+    left, right = math.sqrt(2.0) * math.cos(theta), math.sqrt(2.0) * math.sin(theta)
+    return (1.0, 1.0) if pan == 0.0 else (left, right)
+
+
+def audible_strips(mixer: Any, strips: Iterable[str]) -> set[str]:
+    """The strips of ``strips`` that sound: not muted, and soloed when any strip (a class or the
+    residual; the master has no solo) is."""
+    from .session import MASTER
+
+    any_solo = any(m.solo for name, m in mixer.items() if name != MASTER)
+    return {c for c in strips if not mixer[c].mute and (mixer[c].solo or not any_solo)}
+
+
+def mix_strip(x: np.ndarray, strip: Any, channels: int, out: np.ndarray | None = None) -> np.ndarray:
+    """One strip through its fader and pan: ``x`` ``(1 or 2, n)`` -> ``(channels, n)`` float32.
+
+    Mono output takes the mean of a stereo track (pan does not apply); stereo output spreads a mono
+    track to both sides, then applies :func:`pan_gains` to each side. Mute and solo are decided by
+    :func:`audible_strips`; this only shapes the sound of a strip that plays.
+    """
+    gain = 10.0 ** (strip.gain_db / 20.0)
+    if out is None:
+        out = np.empty((channels, x.shape[-1]), dtype=np.float32)
     if channels == 1:
-        return x if x.shape[0] == 1 else x.mean(axis=0, keepdims=True, dtype=np.float32)
-    if x.shape[0] == 1:
-        x = np.repeat(x, 2, axis=0)
-    elif x.shape[0] > 2:
-        x = x[:2]
-    if pan == 0.0:
-        return x
-    left, right = min(1.0, 1.0 - pan), min(1.0, 1.0 + pan)
-    return x * np.array([[left], [right]], dtype=np.float32)
+        src = x if x.shape[0] == 1 else x.mean(axis=0, keepdims=True, dtype=np.float32)
+        np.multiply(src, np.float32(gain), out=out)
+        return out
+    left, right = pan_gains(strip.pan)
+    np.multiply(x[0], np.float32(gain * left), out=out[0])
+    np.multiply(x[1] if x.shape[0] > 1 else x[0], np.float32(gain * right), out=out[1])
+    return out
+
+
+def master_gain(mixer: Any) -> float:
+    """The master fader as a factor, 0 when the master is muted."""
+    from .session import MASTER
+
+    m = mixer[MASTER]
+    return 0.0 if m.mute else 10.0 ** (m.gain_db / 20.0)
+
+
+def _stem_track(session: Any, cls: str, start_frame: int, n_frames: int) -> np.ndarray:
+    """The separated stem of ``cls`` over the range, zero-padded: float32 ``(channels, n_frames)``."""
+    st = session.stems
+    x = st.stem(cls)[:, start_frame:start_frame + n_frames]
+    if x.shape[1] < n_frames:
+        x = np.pad(x, ((0, 0), (0, n_frames - x.shape[1])))
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _effects_doc(strip: Any) -> Any:
@@ -333,6 +388,7 @@ def render(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     tail_s: float | None = DEFAULT_TAIL_S,
+    source: str = "kit",
 ) -> Render:
     """Render a session (or one class / a time range of it, for audition).
 
@@ -347,6 +403,8 @@ def render(
         workers: threads for the class chains (pedalboard releases the GIL); default the CPU count (max 4).
         tail_s: class chains skip digital silence longer than this (s), keeping this much of each
             effect tail; ``None`` processes every track whole (exact, slower on sparse classes).
+        source: ``"kit"`` (hits x kit, blended with the stems as each slot says) or ``"stems"``
+            (the separated stems as they are: the GUI's stem preview); the mixer is the same.
 
     Returns:
         a :class:`Render` with post-fader stems and the mix.
@@ -372,30 +430,30 @@ def render(
         channels = 2 if stereo_src or any(mixer[c].pan != 0.0 for c in session.classes) else 1
     if channels not in (1, 2):
         raise IdmError(f"channels={channels} is not supported; use 1 (mono) or 2 (stereo)")
+    if source not in ("kit", "stems"):
+        raise IdmError(f"render source {source!r} is unknown; use 'kit' or 'stems'")
+    if source == "stems" and session.stems is None:
+        from .errors import SessionError
+
+        raise SessionError("this session keeps no stems; analyse the audio again or re-separate")
     stage = Stage(progress)
-    any_solo = any(mixer[c].solo for c in session.classes + (RESIDUAL,))
-    audible = [c for c in wanted if not mixer[c].mute and (mixer[c].solo or not any_solo)]
-    play_residual = (classes is None and session.stems is not None and not mixer[RESIDUAL].mute
-                     and (mixer[RESIDUAL].solo or not any_solo))
-    shots = {c: tuned(session.kit[c].one_shot, session.kit[c].tune_semitones, sr) for c in audible}
+    sounding = audible_strips(mixer, wanted + (RESIDUAL,))
+    audible = [c for c in wanted if c in sounding]
+    play_residual = classes is None and session.stems is not None and RESIDUAL in sounding
+    shots = {c: tuned(session.kit[c].one_shot, session.kit[c].tune_semitones, sr)
+             for c in (audible if source == "kit" else ())}
     docs = {c: (_effects_doc(mixer[c]) if effects else None) for c in audible}
 
     stems = np.zeros((len(wanted), channels, n_frames), dtype=np.float32)
     mix = np.zeros((channels, n_frames), dtype=np.float32)
 
     def one(c: str) -> None:
-        x = _class_track(session, c, start_frame, n_frames, shots)
-        x = _process_chain(docs[c], x, sr, tail_s)
-        out = stems[wanted.index(c)]  # each class writes only its own row
-        gain = 10.0 ** (mixer[c].gain_db / 20.0)
-        pan = mixer[c].pan
-        if channels == 1:
-            src = x if x.shape[0] == 1 else x.mean(axis=0, keepdims=True, dtype=np.float32)
-            np.multiply(src, np.float32(gain), out=out)
+        if source == "stems":
+            x = _stem_track(session, c, start_frame, n_frames)
         else:
-            left, right = gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
-            np.multiply(x[0], np.float32(left), out=out[0])
-            np.multiply(x[1] if x.shape[0] > 1 else x[0], np.float32(right), out=out[1])
+            x = _class_track(session, c, start_frame, n_frames, shots)
+        x = _process_chain(docs[c], x, sr, tail_s)
+        mix_strip(x, mixer[c], channels, out=stems[wanted.index(c)])  # each class writes only its own row
 
     n_workers = workers or min(4, os.cpu_count() or 1)
     done = 0
@@ -417,11 +475,12 @@ def render(
         res = session.stems.residual[:, start_frame:start_frame + n_frames]
         res = np.pad(res, ((0, 0), (0, n_frames - res.shape[1])))
         res = _process_chain(_effects_doc(mixer[RESIDUAL]) if effects else None, res, sr)
-        mix = mix + _pan(res * np.float32(10.0 ** (mixer[RESIDUAL].gain_db / 20.0)), mixer[RESIDUAL].pan, channels)
+        mix = mix + mix_strip(res, mixer[RESIDUAL], channels)
     if effects:
         mix = _process_chain(_effects_doc(mixer[MASTER]), mix, sr)
-    if mixer[MASTER].gain_db != 0.0:
-        mix = (mix * np.float32(10.0 ** (mixer[MASTER].gain_db / 20.0))).astype(np.float32)
+    master = master_gain(mixer)
+    if master != 1.0:
+        mix = (mix * np.float32(master)).astype(np.float32)
     stage(1.0, "mixed")
     return Render(wanted, stems, np.ascontiguousarray(mix), sr, start_frame / sr)
 
@@ -488,4 +547,5 @@ def render_synthetic_stems(session: Any) -> np.ndarray:
 #: ``idm_host.render`` takes that attribute once imported.
 render_session = render
 
-__all__ = ["Render", "render", "render_session", "render_hits", "export_stems", "render_synthetic_stems", "tuned"]
+__all__ = ["Render", "render", "render_session", "render_hits", "export_stems", "render_synthetic_stems", "tuned",
+           "pan_gains", "audible_strips", "mix_strip", "master_gain"]

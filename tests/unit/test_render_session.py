@@ -92,8 +92,9 @@ def test_mute_solo_gain_pan(session):
     session.apply(SetMixer("KD", gain_db=-6.0, pan=-1.0))
     r = render(session, effects=False, channels=2)
     kd = base.stem("KD")
-    np.testing.assert_allclose(r.stem("KD")[0], kd[0] * 10 ** (-6 / 20), atol=1e-6)
-    assert np.abs(r.stem("KD")[1]).max() == 0.0
+    # constant-power pan law, unity at centre: hard left is sqrt(2) on the left, nothing on the right
+    np.testing.assert_allclose(r.stem("KD")[0], kd[0] * 10 ** (-6 / 20) * np.sqrt(2), atol=1e-6)
+    assert np.abs(r.stem("KD")[1]).max() < 1e-6 * np.abs(kd).max()
     session.apply(SetMixer("SD", solo=True))
     r = render(session, effects=False, channels=2)
     assert np.abs(r.mix - r.stem("SD")).max() < 1e-6 and np.abs(r.stem("KD")).max() == 0
