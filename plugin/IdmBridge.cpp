@@ -410,9 +410,18 @@ private:
     }
 
     // ----------------------------------------------------------------------------- status/log
+    // One line of the status log (the last 12 kept); a line repeating the previous one is
+    // counted, not added, so a peer that keeps sending the same error cannot flood the log.
     void log(const std::string& line) const {
         std::lock_guard<std::mutex> g(statusMutex_);
+        if (!log_.empty() && line == lastLine_) {
+            ++repeats_;
+            log_.back() = line + " (" + std::to_string(repeats_ + 1) + " times)";
+            return;
+        }
         std::fprintf(stderr, "IdmBridge: %s\n", line.c_str());
+        lastLine_ = line;
+        repeats_ = 0;
         log_.push_back(line);
         while (log_.size() > 12) log_.pop_front();
     }
@@ -943,6 +952,8 @@ private:
 
     mutable std::mutex statusMutex_;
     mutable std::deque<std::string> log_;
+    mutable std::string lastLine_;
+    mutable uint64_t repeats_ = 0;
 
     // sender thread only
     std::thread sender_;
