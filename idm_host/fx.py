@@ -50,6 +50,8 @@ FX_SCHEMA_VERSION = 1
 VST3_LOAD_TIMEOUT_S = 30.0
 #: Seconds a VST3 plugin may take per processing call.
 VST3_PROCESS_TIMEOUT_S = 60.0
+#: Deepest nesting of Mix/Chain containers a chain may have.
+MAX_NESTING = 16
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,33 @@ def _check_param(effect: str, name: str, value: Any, spec: Param, where: str, ba
         p = _relative_to(value, base_dir)
         if not p.is_file():
             raise PresetError(f"{effect}.{name}: file {p} not found{where}; check the path")
+        if not os.access(p, os.R_OK):
+            raise PresetError(f"{effect}.{name}: file {p} is not readable{where}; check its permissions")
+        if effect == "Convolution":
+            _check_impulse_response(p, f"{effect}.{name}", where)
         return str(p)
     raise PresetError(f"internal: unknown parameter kind {spec.kind}")  # pragma: no cover
+
+
+def _check_impulse_response(p: Path, label: str, where: str) -> None:
+    """An impulse response must be an audio file, whole, of at most a minute."""
+    from pedalboard.io import AudioFile
+
+    from .audio import check_complete
+    from .errors import AudioError
+
+    try:
+        check_complete(p)
+        with AudioFile(str(p)) as f:
+            seconds = f.frames / f.samplerate
+    except AudioError as exc:
+        raise PresetError(f"{label}: {exc}{where}") from exc
+    except Exception as exc:  # pedalboard: not a format it reads
+        raise PresetError(f"{label}: {p} is not an audio file{where}; an impulse response is a WAV, FLAC, "
+                          "AIFF, OGG or MP3 file") from exc
+    if not 0 < seconds <= 60.0:
+        raise PresetError(f"{label}: {p} holds {seconds:.1f} s of audio{where}; an impulse response is "
+                          "0-60 s long")
 
 
 def _relative_to(path: str, base_dir: Path | None) -> Path:
@@ -155,7 +182,9 @@ def _relative_to(path: str, base_dir: Path | None) -> Path:
     return base_dir / p if not p.is_absolute() and base_dir is not None else p
 
 
-def _validate_entry(entry: Any, where: str, base_dir: Path | None) -> dict:
+def _validate_entry(entry: Any, where: str, base_dir: Path | None, depth: int = 0) -> dict:
+    if depth > MAX_NESTING:
+        raise PresetError(f"effect chain nested more than {MAX_NESTING} Mix/Chain levels deep{_where(where[:200])}")
     if not isinstance(entry, Mapping):
         raise PresetError(f"each effect must be an object like {{\"type\": \"Gain\", \"params\": {{...}}}}{_where(where)}; "
                           f"got {entry!r}")
@@ -170,9 +199,10 @@ def _validate_entry(entry: Any, where: str, base_dir: Path | None) -> dict:
             chains = entry.get("chains")
             if not isinstance(chains, list) or not chains:
                 raise PresetError(f"Mix needs \"chains\": a list of effect lists{_where(where)}")
-            return {"type": "Mix", "chains": [_validate_list(c, f"{where}/Mix[{i}]", base_dir)
+            return {"type": "Mix", "chains": [_validate_list(c, f"{where}/Mix[{i}]", base_dir, depth + 1)
                                               for i, c in enumerate(chains)]}
-        return {"type": "Chain", "effects": _validate_list(entry.get("effects", []), f"{where}/Chain", base_dir)}
+        return {"type": "Chain", "effects": _validate_list(entry.get("effects", []), f"{where}/Chain", base_dir,
+                                                           depth + 1)}
     params = entry.get("params", {})
     if not isinstance(params, Mapping):
         raise PresetError(f"{kind}: params must be an object{_where(where)}; got {params!r}")
@@ -183,6 +213,11 @@ def _validate_entry(entry: Any, where: str, base_dir: Path | None) -> dict:
         p = _relative_to(path, base_dir)
         if not p.exists():
             raise PresetError(f"VST3 plugin {p} not found{_where(where)}; install it or fix the path")
+        if p.suffix.lower() != ".vst3":
+            raise PresetError(f"VST3 plugin {p} is not a .vst3 plugin{_where(where)}; give the path of a .vst3 "
+                              "bundle or file")
+        if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+            raise PresetError(f"VST3 plugin {p} is not readable{_where(where)}; check its permissions")
         for k, v in params.items():
             if isinstance(v, bool) or not isinstance(v, (int, float, str)):
                 raise PresetError(f"VST3 parameter {k} must be a number or string{_where(where)}; got {v!r}")
@@ -205,10 +240,10 @@ def _validate_entry(entry: Any, where: str, base_dir: Path | None) -> dict:
     return {"type": kind, "params": clean}
 
 
-def _validate_list(effects: Any, where: str, base_dir: Path | None) -> list[dict]:
+def _validate_list(effects: Any, where: str, base_dir: Path | None, depth: int = 0) -> list[dict]:
     if not isinstance(effects, list):
-        raise PresetError(f"an effect chain must be a list of effects{_where(where)}; got {type(effects).__name__}")
-    return [_validate_entry(e, f"{where}[{i}]" if where else f"effect {i + 1}", base_dir)
+        raise PresetError(f"an effect chain must be a list of effects{_where(where[:200])}; got {type(effects).__name__}")
+    return [_validate_entry(e, f"{where}[{i}]" if where else f"effect {i + 1}", base_dir, depth)
             for i, e in enumerate(effects)]
 
 
@@ -229,7 +264,10 @@ def resolve_chain(spec: Any, *, base_dir: Path | None = None) -> dict:
     """
     name = None
     if isinstance(spec, (str, os.PathLike)):
-        data, path = load_preset("fx", spec)
+        try:
+            data, path = load_preset("fx", spec)
+        except RecursionError:
+            raise PresetError(f"{spec}: the effect chain is nested too deeply to read") from None
         base_dir = path.parent
         name = data.get("name") or path.stem
         where = str(path)
