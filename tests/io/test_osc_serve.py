@@ -1,14 +1,19 @@
 """``idm-host serve`` as a subprocess: it prints where it listens, answers real OSC clients, analyses
-with the real model, and stops cleanly on SIGTERM."""
+with the real model, refuses to bind beyond loopback without --allow-remote, and stops cleanly on
+SIGTERM and SIGINT, also in the middle of a flood of hostile packets."""
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
+from oscfuzz import minus_four_bundle, packets
 from osckit import TcpPeer, UdpPeer
 
 from idm_host import __version__
@@ -62,3 +67,52 @@ def test_serve_refuses_bad_setup():
     r = subprocess.run([sys.executable, "-m", "idm_host", "serve", "--port", "99999"],
                        capture_output=True, text=True, timeout=60, env=os.environ.copy())
     assert r.returncode == 1 and "ports are 0..65535" in r.stderr
+
+
+def test_serve_refuses_a_host_beyond_loopback_without_allow_remote():
+    r = subprocess.run([sys.executable, "-m", "idm_host", "serve", "--host", "0.0.0.0", "--port", "0"],
+                       capture_output=True, text=True, timeout=60, env=os.environ.copy())
+    assert r.returncode == 1 and r.stderr.startswith("idm-host: error:") and "--allow-remote" in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_the_server_during_a_flood(sig, tmp_path):
+    """-4 bundles and fuzzed packets from two threads over UDP, and TCP frames, while the signal
+    arrives: the server exits 0 (BENCHMARKS.md has how fast: well under a second)."""
+    proc, info = start_serve("--port", "0", "--tcp-port", "0", "--out", str(tmp_path / "out"))
+    stop = threading.Event()
+    fuzz = packets(300, seed=sig)
+
+    def flood_udp():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        k = 0
+        while not stop.is_set():
+            s.sendto(minus_four_bundle() if k % 2 else fuzz[k % len(fuzz)], tuple(info["udp"]))
+            k += 1
+        s.close()
+
+    def flood_tcp():
+        try:
+            s = socket.create_connection(tuple(info["tcp"]), timeout=5)
+            while not stop.is_set():
+                s.sendall(len(minus_four_bundle()).to_bytes(4, "big") + minus_four_bundle())
+        except OSError:
+            pass  # the server went away: that is the point
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (flood_udp, flood_udp, flood_tcp)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        assert proc.poll() is None
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not list((tmp_path / "out").glob(".idm-osc-partial-*"))
