@@ -105,6 +105,16 @@ class Studio:
             if line.startswith("@@"):
                 return json.loads(line[2:])
 
+    def state_when(self, ok, timeout_s: float = 15.0) -> dict:
+        """The window's state once ``ok(state)`` holds (a loaded machine may take a moment to react
+        to a key), or the last state seen after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            st = self.ask("state")
+            if ok(st) or time.monotonic() > deadline:
+                return st
+            time.sleep(0.1)
+
     def activate(self) -> None:
         # keys sent with --window are synthetic and Qt ignores them: activate, then type (PLATFORM.md 7)
         self.server.run("xdotool", "windowactivate", "--sync", str(self.win))
@@ -170,16 +180,21 @@ def test_redo_with_ctrl_shift_z_after_undo(studio720):
     p = s.ask("point", cls="TT_LMT", time=2.0)
     s.activate()
     s.click(p["x"], p["y"])
-    after_add = s.ask("state")
+
+    def mid_toms(n: int):
+        return lambda st: st["counts"]["TT_LMT"] == n
+
+    after_add = s.state_when(mid_toms(1))
     assert after_add["counts"]["TT_LMT"] == 1, after_add
     s.key("ctrl+z")
-    assert s.ask("state")["counts"]["TT_LMT"] == 0
+    assert s.state_when(mid_toms(0))["counts"]["TT_LMT"] == 0
     s.key("ctrl+shift+z")
-    back = s.ask("state")
+    back = s.state_when(mid_toms(1))
     assert back["counts"]["TT_LMT"] == 1 and back["n_hits"] == after_add["n_hits"]
     s.key("ctrl+z")
+    s.state_when(mid_toms(0))
     s.key("ctrl+y")
-    assert s.ask("state")["counts"]["TT_LMT"] == 1
+    assert s.state_when(mid_toms(1))["counts"]["TT_LMT"] == 1
     assert "Ambiguous shortcut" not in s.stderr()
 
 
@@ -215,7 +230,7 @@ def test_paste_near_the_end_says_what_did_not_fit(studio720):
     before = s.ask("state")["n_hits"]
     s.activate()
     s.key("ctrl+v")
-    after = s.ask("state")
+    after = s.state_when(lambda st: st["n_hits"] > before)
     pasted = after["n_hits"] - before
     assert 0 < pasted < 15
     assert f"Pasted {pasted} of 15 hits; {15 - pasted} would fall after the end" in after["status"]
@@ -229,7 +244,7 @@ def test_quantise_then_export_counts_agree(studio720, tmp_path):
     s.ask("focus_grid")
     s.activate()
     s.key("ctrl+a", "q")
-    state = s.ask("state")
+    state = s.state_when(lambda st: st["undo"].replace("&", "") == "Undo quantise")
     assert state["undo"].replace("&", "") == "Undo quantise"
     assert s.ask("export_midi", folder=str(tmp_path))["error"] is None
     notes = [n for inst in pretty_midi.PrettyMIDI(str(tmp_path / "loop.mid")).instruments for n in inst.notes]
