@@ -1,8 +1,11 @@
-"""OSC bridge: /idm/open latency over the engine, 3 minutes of audio streamed over TCP, a 10,000+ packet fuzz run.
+"""OSC bridge: /idm/open latency over the engine, 3 minutes of audio streamed over TCP, a 120,000-packet fuzz run, stalled clients, signals, memory.
 
 Targets (issue 5): first /idm/hit of a 3-minute file within the engine's own time + 100 ms; streaming 3
-minutes of stereo audio over TCP on loopback <= 0.5 s; the server survives 10,000+ random and mutated
-packets and still analyses afterwards.
+minutes of stereo audio over TCP on loopback <= 0.5 s. Issue 11: 100,000+ structure-aware fuzzed
+packets (tests/io/oscfuzz.py) with no hang and no crash, /idm/ping within 100 ms after every batch,
+memory back near where it started; 50 half-frame TCP clients lock no one out; SIGTERM/SIGINT stop
+`idm-host serve` within a second during a flood; /idm/open obeys the length limit and memory returns
+after a job.
 The /idm/open measure needs the official weights: they are imported from $IDM_HOST_REFERENCE (or
 ../shared/reference) into a temporary model cache when they are not installed.
 """
@@ -117,43 +120,111 @@ def bench_stream_tcp(tmp: Path) -> list[dict]:
     return rows
 
 
-def _wait_count(server, n: int, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while server.stats["packets"] < n and time.monotonic() < deadline:
-        time.sleep(0.0005)
+SERVER_CODE = r"""
+import json, signal, sys, threading
+sys.path.insert(0, sys.argv[1])
+from osckit import click_analyze
+from idm_host.osc import OscServer
+stop = threading.Event()
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda *_: stop.set())
+srv = OscServer(analyze=click_analyze, port=0, tcp_port=0, out_dir=sys.argv[2], stream_timeout_s=0.5).start()
+print(json.dumps({"udp": srv.udp_address, "tcp": srv.tcp_address}), flush=True)
+while not stop.wait(0.5):
+    pass
+srv.stop(timeout_s=0.5)
+print(json.dumps(srv.stats), flush=True)
+"""
+
+
+def _server_process(out: Path):
+    """An OSC server (the click analysis, no model) in its own process, so that its memory and
+    its survival are measured alone; returns the process and its UDP and TCP addresses."""
+    import json
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_CODE, str(HERE.parent / "tests" / "io"), str(out)],
+                            stdout=subprocess.PIPE, text=True)
+    info = json.loads(proc.stdout.readline())
+    return proc, tuple(info["udp"]), tuple(info["tcp"])
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MiB of process ``pid``."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+_PING_TAG = [0x5EED0000]
+
+
+def _ping(peer, timeout_s: float) -> float | None:
+    """Round trip of one tagged /idm/ping (s), or None when its pong did not come within
+    ``timeout_s`` (the tag tells it from pongs to fuzzed pings)."""
+    _PING_TAG[0] += 1
+    tag = _PING_TAG[0]
+    t0 = time.perf_counter()
+    peer.send("/idm/ping", tag)
+    try:
+        peer.wait_for("/idm/pong", timeout_s=timeout_s, where=lambda m: m.params[1:] == [tag])
+    except AssertionError:
+        return None
+    return time.perf_counter() - t0
 
 
 def bench_fuzz(tmp: Path) -> list[dict]:
-    from osckit import TcpPeer, UdpPeer, click_analyze, click_audio, fuzz_packets, stream_audio
+    """100,000 structure-aware packets over UDP and 20,000 over TCP at a server in its own process,
+    a /idm/ping after every batch of 100 (which is also the flow control: UDP drops what a busy
+    receiver cannot buffer, so every packet reaches the server and is judged)."""
+    import oscfuzz
+    from osckit import TcpPeer, UdpPeer, click_audio, stream_audio
 
-    from idm_host.osc import OscServer
-
-    n_udp, n_tcp = 10_000, 2_000
-    packets = fuzz_packets(n_udp, seed=20240)
-    framed = [p for p in fuzz_packets(n_tcp, seed=777) if p]
-    with OscServer(analyze=click_analyze, port=0, tcp_port=0, out_dir=tmp / "fuzz-out",
-                   stream_timeout_s=0.5) as server:
-        udp = UdpPeer(server.udp_address)
+    n_udp, n_tcp, batch = 100_000, 20_000, 100
+    proc, udp_addr, tcp_addr = _server_process(tmp / "fuzz-out")
+    rows: list[dict] = []
+    try:
+        udp = UdpPeer(udp_addr)
+        _ping(udp, 10)
+        rss_start, _ = _rss_mb(proc.pid)
+        pings: list[float] = []
+        hangs = 0
         t0 = time.perf_counter()
-        for k, p in enumerate(packets):
-            udp.send_raw(p)
-            if k % 100 == 99:  # flow control: UDP drops what a busy receiver cannot buffer
-                _wait_count(server, k + 1)
-        tcp = TcpPeer(server.tcp_address)
-        for p in framed:
-            tcp.send_raw_frame(p)
-        expected = len(packets) + len(framed)
-        deadline = time.monotonic() + 60
-        while server.stats["packets"] < expected and time.monotonic() < deadline:
-            time.sleep(0.01)
+        sent = 0
+        for part in range(0, n_udp, 10_000):  # generated in parts: the packets need not all be in memory
+            packets = oscfuzz.packets(10_000, seed=1000 + part)
+            for start in range(0, len(packets), batch):
+                for p in packets[start:start + batch]:
+                    udp.send_raw(p)
+                sent += len(packets[start:start + batch])
+                rt = _ping(udp, 5.0)
+                if rt is None:
+                    hangs += 1
+                else:
+                    pings.append(rt)
+            udp.messages.clear()  # the client's own memory, not the server's
+        rss_udp, _ = _rss_mb(proc.pid)
+        tcp = TcpPeer(tcp_addr)
+        for part in range(0, n_tcp, 10_000):
+            packets = oscfuzz.packets(10_000, seed=5000 + part)
+            for start in range(0, len(packets), batch):
+                for p in packets[start:start + batch]:
+                    tcp.send_raw_frame(p)
+                sent += len(packets[start:start + batch])
+                rt = _ping(tcp, 5.0)
+                if rt is None:
+                    hangs += 1
+                else:
+                    pings.append(rt)
+            tcp.messages.clear()
+        tcp_alive = not tcp.closed_by_server.is_set()
         tcp.close()
         wall = time.perf_counter() - t0
-        stats = dict(server.stats)  # before the check analysis below adds its own packets
-        udp.close()
-        while server._streams and time.monotonic() < deadline:  # fuzzed begins time out
-            time.sleep(0.05)
-        alive = all(t.is_alive() for t in server._threads)
-        check = UdpPeer(server.udp_address)
+        time.sleep(1.0)  # fuzzed stream begins time out (0.5 s)
+        rss_end, rss_peak = _rss_mb(proc.pid)
+        check = UdpPeer(udp_addr)
         try:
             stream_audio(check, 9, click_audio([0.1], length_s=0.5))
             check.wait_for("/idm/done", timeout_s=30)
@@ -162,13 +233,160 @@ def bench_fuzz(tmp: Path) -> list[dict]:
             works = False
         finally:
             check.close()
-    ok = stats["packets"] == expected and alive and works
-    return [{"name": "fuzz: random + mutated packets (10,000 UDP + 2,000 TCP)", "value": stats["packets"],
-             "unit": "packets", "target": "all read, server alive, analyses after",
-             "ok": ok, "note": f"expected {expected}; {stats['messages']} "
-                               f"parsed messages, {stats['errors']} errors ({stats['errors_dropped']} replies "
-                               f"rate-limited), {stats['jobs_done']} jobs done; alive={alive}, "
-                               f"analysis after fuzz={works}; {wall:.1f} s"}]
+        udp.close()
+        crashed = proc.poll() is not None
+    finally:
+        proc.send_signal(15)
+        proc.wait(30)
+    stats = proc.stdout.read().strip()
+    proc.stdout.close()
+    pings.sort()
+    p50 = pings[len(pings) // 2] * 1000 if pings else float("nan")
+    worst = pings[-1] * 1000 if pings else float("nan")
+    p99 = pings[int(len(pings) * 0.99)] * 1000 if pings else float("nan")
+    ok = hangs == 0 and not crashed and tcp_alive and works
+    rows.append({"name": f"fuzz: structure-aware packets ({n_udp:,} UDP + {n_tcp:,} TCP)", "value": sent,
+                 "unit": "packets", "target": "0 hangs, 0 crashes, analyses after", "ok": ok,
+                 "note": f"{hangs} hangs (a ping after a batch of {batch} unanswered in 5 s), "
+                         f"{'1 crash' if crashed else '0 crashes'}, TCP connection kept={tcp_alive}, "
+                         f"analysis after fuzz={works}; {wall:.0f} s; server stats {stats}"})
+    rows.append({"name": "fuzz: /idm/ping round trip after each batch", "value": worst, "unit": "ms (worst)",
+                 "target": "<= 100 ms", "ok": worst <= 100,
+                 "note": f"median {p50:.2f} ms, 99th percentile {p99:.2f} ms over {len(pings)} batches"})
+    rows.append({"name": "fuzz: server memory before / after", "value": rss_end - rss_start, "unit": "MiB growth",
+                 "note": f"RSS {rss_start:.0f} MiB after start, {rss_udp:.0f} after UDP, {rss_end:.0f} at the end; "
+                         f"peak {rss_peak:.0f} MiB"})
+    return rows
+
+
+def bench_stalled_tcp(tmp: Path) -> list[dict]:
+    """Issue 11's stalled clients: 50 connections that each send half a frame and wait."""
+    import socket
+    import struct
+
+    from osckit import TcpPeer
+
+    proc, _udp, tcp_addr = _server_process(tmp / "stall-out")
+    socks = []
+    try:
+        rss0, _ = _rss_mb(proc.pid)
+        for _ in range(50):
+            s = socket.create_connection(tcp_addr, timeout=5)
+            s.sendall(struct.pack(">I", 100) + b"\x00" * 50)
+            socks.append(s)
+        time.sleep(1.5)
+        t0 = time.perf_counter()
+        fresh = TcpPeer(tcp_addr)
+        rt = _ping(fresh, 10.0)
+        first = time.perf_counter() - t0
+        fresh.close()
+        rss1, _ = _rss_mb(proc.pid)
+    finally:
+        for s in socks:
+            s.close()
+        proc.send_signal(15)
+        proc.wait(30)
+        proc.stdout.close()
+    return [{"name": "50 half-frame TCP clients, then a new client: connect + first pong", "value": first * 1000,
+             "unit": "ms", "target": "served (was: refused for 60 s+)", "ok": rt is not None,
+             "note": f"server RSS {rss0:.0f} -> {rss1:.0f} MiB (issue 11 measured 40 -> 173 MB)"}]
+
+
+def bench_signal(tmp: Path) -> list[dict]:
+    """``idm-host serve`` stopping on SIGTERM and SIGINT during a UDP flood of -4 bundles."""
+    import json
+    import signal
+    import socket
+    import subprocess
+    import threading
+
+    import oscfuzz
+
+    rows = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen([sys.executable, "-m", "idm_host", "serve", "--port", "0", "--tcp-port", "0",
+                                 "--out", str(tmp / "sig-out"), "--json"], stdout=subprocess.PIPE, text=True)
+        text = ""
+        for line in proc.stdout:
+            text += line
+            if line.startswith("}"):
+                break
+        addr = tuple(json.loads(text)["udp"])
+        stop = threading.Event()
+
+        def flood():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            while not stop.is_set():
+                s.sendto(oscfuzz.minus_four_bundle(), addr)
+            s.close()
+
+        threads = [threading.Thread(target=flood) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        t0 = time.perf_counter()
+        proc.send_signal(sig)
+        rc = proc.wait(30)
+        dt = time.perf_counter() - t0
+        stop.set()
+        for t in threads:
+            t.join()
+        proc.stdout.close()
+        rows.append({"name": f"serve: {sig.name} during a flood of -4 bundles, until exit", "value": dt, "unit": "s",
+                     "target": "<= 1 s", "ok": dt <= 1.0 and rc == 0, "note": f"exit status {rc}"})
+    return rows
+
+
+def bench_open_memory(tmp: Path) -> list[dict]:
+    """/idm/open of a file over the length limit (refused at once) and of a long one within it:
+    the server's memory during and after the job (click analysis, in its own process)."""
+    from osckit import UdpPeer
+
+    from idm_host.audio import save_audio
+
+    rate = 44100
+    long_path, ok_path = tmp / "two-hours.wav", tmp / "ten-minutes.wav"
+    # a 2-hour header with little data would be a truncated file; write real silence, mono 16-bit
+    from pedalboard.io import AudioFile
+
+    with AudioFile(str(long_path), "w", float(rate), 1, bit_depth=16) as f:
+        block = np.zeros((1, rate * 60), np.float32)
+        for _ in range(120):
+            f.write(block)
+    x = np.zeros((2, 600 * rate), np.float32)
+    x[:, ::rate] = 0.9
+    save_audio(ok_path, x, rate, bit_depth=16)
+    save_audio(tmp / "warm-up.wav", x[:, : rate], rate, bit_depth=16)
+    del x
+    proc, udp_addr, _tcp = _server_process(tmp / "open-out")
+    try:
+        peer = UdpPeer(udp_addr)
+        # a first short job loads the decoder libraries (pedalboard: some 200 MiB of code and data)
+        peer.send("/idm/open", 99, str(tmp / "warm-up.wav"))
+        peer.wait_for("/idm/done", timeout_s=120)
+        time.sleep(0.5)
+        rss0, _ = _rss_mb(proc.pid)
+        t0 = time.perf_counter()
+        peer.send("/idm/open", 1, str(long_path))
+        err = peer.wait_for("/idm/error", timeout_s=30)[0].params[1]
+        refused_ms = (time.perf_counter() - t0) * 1000
+        rss1, peak1 = _rss_mb(proc.pid)
+        peer.send("/idm/open", 2, str(ok_path))
+        peer.wait_for("/idm/done", timeout_s=600)
+        time.sleep(0.5)
+        rss2, peak2 = _rss_mb(proc.pid)
+        peer.close()
+    finally:
+        proc.send_signal(15)
+        proc.wait(30)
+        proc.stdout.close()
+    return [{"name": "/idm/open of a 2-hour file: refused", "value": refused_ms, "unit": "ms",
+             "target": "refused (was: 5.43 GB peak)", "ok": "longer than this server's limit" in err,
+             "note": f"RSS {rss0:.0f} -> {rss1:.0f} MiB, peak {peak1:.0f} MiB; reply: {err[-90:]}"},
+            {"name": "/idm/open of a 10-min stereo file: memory after the job", "value": rss2 - rss0,
+             "unit": "MiB held", "target": "memory returns after a job (was: 3.1 GB held)",
+             "note": f"RSS {rss0:.0f} MiB before (after a 1 s warm-up job), peak {peak2:.0f} MiB during, "
+                     f"{rss2:.0f} MiB after"}]
 
 
 def run() -> list[dict]:
@@ -180,6 +398,9 @@ def run() -> list[dict]:
         tmp = Path(d)
         rows += bench_stream_tcp(tmp)
         rows += bench_fuzz(tmp)
+        rows += bench_stalled_tcp(tmp)
+        rows += bench_signal(tmp)
+        rows += bench_open_memory(tmp)
         rows += bench_open(tmp)
     return rows
 

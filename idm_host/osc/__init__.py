@@ -11,7 +11,7 @@ Address space (``i`` int32, ``f`` float32, ``s`` string, ``b`` blob):
 ==============================================  ===================================================
 request                                         reply
 ==============================================  ===================================================
-``/idm/ping``                                   ``/idm/pong s:version``
+``/idm/ping`` (optional ``i:tag``)                ``/idm/pong s:version`` (and the ``tag``)
 ``/idm/open s:path`` or ``i:id s:path``         analysis of a file the server can read (below)
 ``/idm/audio/begin i:id i:rate i:ch i:frames``  opens stream ``id`` (no reply unless an error)
 ``/idm/audio/chunk i:id i:seq b:data``          ``data`` = float32 little-endian, interleaved;

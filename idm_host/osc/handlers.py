@@ -71,7 +71,11 @@ class AddressHandlers(TimelineHandlers):
 
     # -------------------------------------------------------------------------------- handlers
     def _on_ping(self, msg, reply: _Reply) -> None:
-        self._send(reply, "/idm/pong", __version__)
+        if msg.params:  # an optional int32 comes back, so a client can match a pong to its ping
+            (tag,) = _args(msg, "i", "[i:tag]")
+            self._send(reply, "/idm/pong", __version__, tag)
+        else:
+            self._send(reply, "/idm/pong", __version__)
 
     def _on_auth(self, msg, reply: _Reply) -> None:
         (token,) = _args(msg, "s", "s:token")
@@ -110,12 +114,22 @@ class AddressHandlers(TimelineHandlers):
             return None
 
     def _on_open(self, msg, reply: _Reply) -> None:
-        usage = "s:path or i:id s:path"
+        usage = "s:path or i:id s:path, optionally followed by s:masking"
+        masking = "auto"
         if len(msg.params) == 1:
             (path_text,) = _args(msg, "s", usage)
             id_ = self._new_id()
-        else:
+        elif len(msg.params) == 2 and isinstance(msg.params[0], str):
+            path_text, masking = _args(msg, "ss", usage)
+            id_ = self._new_id()
+        elif len(msg.params) == 2:
             id_, path_text = _args(msg, "is", usage)
+        else:
+            id_, path_text, masking = _args(msg, "iss", usage)
+        from ..masking import MODES
+
+        if masking not in MODES:
+            raise _ArgError(f"/idm/open masking must be one of {', '.join(MODES)}, not {masking!r}")
         path = Path(path_text).expanduser()
         if not path.is_absolute():
             raise _ArgError(f"/idm/open needs an absolute path; {path_text!r} is relative to nothing the client knows")
@@ -125,7 +139,7 @@ class AddressHandlers(TimelineHandlers):
             raise OscError(f"{path_text}: {seconds:.1f} s is longer than this server's limit of "
                            f"{self.max_stream_s:.0f} s per file or stream (serve --max-stream-s); "
                            "open a shorter section")
-        self._submit(_Job(id_, f"{_safe_name(path.stem)}-{id_}", path, reply))
+        self._submit(_Job(id_, f"{_safe_name(path.stem)}-{id_}", path, reply, masking=masking))
 
     def _on_begin(self, msg, reply: _Reply) -> None:
         id_, rate, channels, frames, timeline = parse_begin(msg)  # frames 0: until /idm/audio/end

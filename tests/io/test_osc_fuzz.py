@@ -24,10 +24,21 @@ def server(tmp_path):
     srv.stop()
 
 
+_TAGS = iter(range(0x5EED0000, 0x5EEE0000))
+
+
 def assert_alive(peer, timeout_s: float = 10.0):
-    n = len(peer.of("/idm/pong"))
-    peer.send("/idm/ping")
-    peer.wait_for("/idm/pong", count=n + 1, timeout_s=timeout_s)
+    """/idm/ping with a fresh tag answers (the tag tells its pong from pongs to fuzzed pings)."""
+    tag = next(_TAGS)
+    peer.send("/idm/ping", tag)
+    peer.wait_for("/idm/pong", timeout_s=timeout_s, where=lambda m: m.params == [m.params[0], tag])
+
+
+def test_ping_echoes_its_tag(server, udp):
+    udp.send("/idm/ping", 42)
+    assert udp.wait_for("/idm/pong")[0].params[1:] == [42]
+    udp.send("/idm/ping", "x")
+    assert "argument 1 must be an int32" in udp.wait_for("/idm/error")[0].params[1]
 
 
 def wait_read(server, n: int, timeout_s: float = 30.0) -> None:
