@@ -74,3 +74,19 @@ def session_model(qtbot, loop_analysis):
     model.set_session(Session.from_analysis(loop_analysis), loop_analysis.audio)
     yield model
     model.close()
+
+
+@pytest.fixture
+def grid(qtbot, session_model):
+    """An onset grid (1000 x 420, shown) on ``session_model``, the whole loop in view."""
+    from gui.views.onset_grid import OnsetGridView
+    from gui.views.time_axis import TimeAxis
+
+    axis = TimeAxis()
+    g = OnsetGridView(session_model, axis)
+    qtbot.addWidget(g)
+    g.resize(1000, 420)
+    g.show()
+    qtbot.waitExposed(g)
+    axis.set_duration(session_model.duration_s)
+    return g

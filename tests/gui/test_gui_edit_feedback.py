@@ -12,23 +12,9 @@ from PyQt6.QtWidgets import QApplication
 from gui.document import ExportOptions, export
 from gui.keys import EDITING_KEYS, key_sequences, shortcut_clashes
 from gui.views.hit_inspector import HitInspector
-from gui.views.onset_grid import OnsetGridView
-from gui.views.time_axis import TimeAxis
 from idm_host.midi import from_midi_velocity, to_midi_velocity
 
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-@pytest.fixture
-def grid(qtbot, session_model):
-    axis = TimeAxis()
-    g = OnsetGridView(session_model, axis)
-    qtbot.addWidget(g)
-    g.resize(1000, 420)
-    g.show()
-    qtbot.waitExposed(g)
-    axis.set_duration(session_model.duration_s)
-    return g
 
 
 def messages(model) -> list[str]:

@@ -13,18 +13,6 @@ L = Qt.MouseButton.LeftButton
 NO = Qt.KeyboardModifier.NoModifier
 
 
-@pytest.fixture
-def grid(qtbot, session_model):
-    axis = TimeAxis()
-    g = OnsetGridView(session_model, axis)
-    qtbot.addWidget(g)
-    g.resize(1000, 420)
-    g.show()
-    qtbot.waitExposed(g)
-    axis.set_duration(session_model.duration_s)
-    return g
-
-
 def times(model, cls):
     return [round(h.time_s, 6) for h in model.session.hits[cls]]
 
