@@ -50,6 +50,7 @@ def state(w) -> dict:
         "status": w.statusBar().last_message, "selected": w.grid.selected_count(),
         "duration": m.duration_s, "win_id": int(w.winId()),
         "tooltip": QToolTip.text() if QToolTip.isVisible() else "",
+        "modal": type(QApplication.activeModalWidget()).__name__ if QApplication.activeModalWidget() else None,
     }
 
 
@@ -70,6 +71,10 @@ def handle(cmd: dict) -> None:
         t, v = float(lane.times[int(cmd["index"])]), float(lane.velocities[int(cmd["index"])])
         g = w.grid.mapToGlobal(w.grid.point_of(cmd["cls"], t, v).toPoint())
         reply({"x": g.x(), "y": g.y(), "time": t})
+    elif op == "midi_button":  # global centre of the "⇲ MIDI" drag button
+        b = w.transport.midi_drag
+        g = b.mapToGlobal(b.rect().center())
+        reply({"x": g.x(), "y": g.y()})
     elif op == "show_docks":
         for d in w.findChildren(QDockWidget):
             d.show()

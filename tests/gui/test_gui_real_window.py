@@ -210,6 +210,27 @@ def test_hovering_a_hit_shows_its_exact_time(studio720):
     assert f"Kick: {hit['time']:.4f} s" in tip and "MIDI" in tip, tip
 
 
+def test_dragging_the_midi_button_onto_the_window_does_nothing(studio720):
+    s = studio720
+    before = s.ask("state")
+    b = s.ask("midi_button")
+    target = s.ask("point", cls="TT_HFT", time=1.0)
+    s.activate()
+    run = s.server.run
+    run("xdotool", "mousemove", "--sync", str(b["x"]), str(b["y"]), "mousedown", "1")
+    for k in range(1, 9):  # a real drag: the press, several moves, the release over the grid
+        x = b["x"] + (target["x"] - b["x"]) * k // 8
+        y = b["y"] + (target["y"] - b["y"]) * k // 8
+        run("xdotool", "mousemove", "--sync", str(x), str(y))
+        time.sleep(0.1)
+    run("xdotool", "mouseup", "1")
+    time.sleep(1.0)
+    after = s.ask("state")
+    assert after["modal"] is None, after["modal"]  # no "save first?" and no error dialog
+    assert not after["busy"] and after["error"] is None
+    assert after["n_hits"] == before["n_hits"] and after["undo"] == before["undo"]
+
+
 def test_every_dock_fits_1280x720_and_screenshot(studio720):
     s = studio720
     state = s.ask("show_docks")
