@@ -14,8 +14,9 @@ APT_PACKAGES ?= liblo-tools zam-plugins jackd2 puredata-core midicsv libpulse0 p
 GUI_APT_PACKAGES ?= libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libpulse0 \
 	xvfb xdotool openbox x11-utils imagemagick
 
-# What `make plugin` needs: DPF and a compiler for IdmBridge (plugin/), Ardour for the real-DAW test.
-PLUGIN_APT_PACKAGES ?= dpf-source g++ make lv2-dev ardour
+# What `make plugin` needs: DPF and a compiler for IdmBridge (plugin/), Ardour for the real-DAW test,
+# Lua 5.4 to run the REAPER script under test.
+PLUGIN_APT_PACKAGES ?= dpf-source g++ make lv2-dev ardour lua5.4
 
 .PHONY: demo test bench setup apt-deps plugin plugin-deps clean
 

@@ -7,18 +7,37 @@
 -- to its full path if REAPER does not find it on PATH.
 --
 -- Not tested inside REAPER by the idm-host test suite (REAPER is not available on its CI machines);
--- the OSC request it sends, `/idm/open is <id> <path>`, is tested with oscsend in
--- tests/io/test_osc_liblo.py.
+-- tests/plugin/test_daw_scripts.py runs this file in a stock Lua 5.4 with a stand-in for REAPER's
+-- API and real oscsend against a real server, with paths holding spaces, ' and ".
 
 local HOST = "127.0.0.1"
 local PORT = 9000             -- idm-host serve --port
 local OSCSEND = "oscsend"     -- or e.g. "/usr/local/bin/oscsend"
 
-local function shell_quote(s)
+-- Run a program with arguments and return its exit code and output.
+-- POSIX: through the shell (io.popen), every argument in single quotes, a ' inside written as '\''
+-- so no character of a path is special. REAPER's ExecProcess is not used there: it runs no
+-- shell and splits the command line by its own rules, which shell quoting does not survive.
+-- Windows: ExecProcess with double-quoted arguments (a Windows path cannot contain ").
+local function run(args)
   if reaper.GetOS():match("^Win") then
-    return '"' .. s:gsub('"', '\\"') .. '"'
+    local quoted = {}
+    for i, a in ipairs(args) do
+      if a:find('"', 1, true) then return nil, "argument contains a double quote: " .. a end
+      quoted[i] = '"' .. a .. '"'
+    end
+    local out = reaper.ExecProcess(table.concat(quoted, " "), 5000)
+    if out == nil then return nil, "could not run " .. args[1] end
+    return tonumber(out:match("^(%-?%d+)")), (out:gsub("^%-?%d+\r?\n", ""))
   end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = "'" .. (a:gsub("'", "'\\''")) .. "'" end
+  local pipe = io.popen(table.concat(quoted, " ") .. " 2>&1", "r")
+  if pipe == nil then return nil, "could not start a shell" end
+  local out = pipe:read("a") or ""
+  local ok, how, code = pipe:close()
+  if how == "exit" then return code, out end
+  return nil, out .. " (killed by signal " .. tostring(code) .. ")"
 end
 
 local item = reaper.GetSelectedMediaItem(0, 0)
@@ -40,15 +59,15 @@ end
 
 -- a job id the replies will carry: seconds since midnight keeps it in int32 range
 local id = math.floor(reaper.time_precise() % 86400 * 1000) % 2147483647
-local cmd = table.concat({OSCSEND, HOST, tostring(PORT), "/idm/open", "is", tostring(id), shell_quote(path)}, " ")
-local out = reaper.ExecProcess(cmd, 5000)
-if out == nil then
-  reaper.MB("Could not run: " .. cmd, "idm-host", 0)
+local code, out = run({OSCSEND, HOST, tostring(PORT), "/idm/open", "is", tostring(id), path})
+if code == nil then
+  reaper.MB("Could not run " .. OSCSEND .. ": " .. tostring(out), "idm-host", 0)
   return
 end
-local code = tonumber(out:match("^(%-?%d+)"))
 if code ~= 0 then
-  reaper.MB("oscsend failed (" .. tostring(code) .. "):\n" .. out, "idm-host", 0)
+  reaper.MB(OSCSEND .. " failed (exit " .. tostring(code) .. "):\n" .. out, "idm-host", 0)
   return
 end
-reaper.ShowConsoleMsg(string.format("idm-host: sent %s as job %d to %s:%d\n", path, id, HOST, PORT))
+-- UDP has no receipt: oscsend only says the request left this machine's network stack
+reaper.ShowConsoleMsg(string.format("idm-host: asked %s:%d to analyse %s (job %d); the server's replies, "
+  .. "or its /idm/error if it cannot read the file, go to its --reply-port\n", HOST, PORT, path, id))
