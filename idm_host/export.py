@@ -39,7 +39,7 @@ def output_names(classes: tuple[str, ...], merge: bool, fmt: str) -> list[str]:
     stems = GROUPS if merge else classes
     return [f"{c}.{fmt}" for c in stems] + [f"residual.{fmt}", "onsets.json", "transcription.mid"] + [
         f"kit/{c}.wav" for c in classes
-    ]
+    ] + [f"kit/synthetic/{c}.wav" for c in classes]
 
 
 def write_separation(
@@ -51,8 +51,8 @@ def write_separation(
     merge: bool = False,
     format: str = "wav",
     bit_depth: int = 24,
-    masking: str = "wiener",
-    alpha: float = 1.0,
+    masking: str = "auto",
+    alpha: float | None = None,
     drum_map: str = "gm",
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
@@ -66,6 +66,9 @@ def write_separation(
         transcription: hits to use instead of the model's (used exactly).
         merge: write the 5 groups KD/SD/HH/TT/CY instead of the model's classes.
         format: ``"wav"`` or ``"flac"``; ``bit_depth`` 16, 24 or 32 (float, WAV only).
+        masking, alpha: as :meth:`~idm_host.engine.Separator.separate`. With adaptive masking,
+            ``kit/`` holds the one-shots corrected to sound like the record and ``kit/synthetic/``
+            the model's own (otherwise both hold the model's).
         overwrite: replace files that exist; otherwise any existing output raises before work starts.
 
     Returns:
@@ -95,7 +98,8 @@ def write_separation(
                 raise IdmError(f"{out.parent}: cannot write here ({os_error_text(exc)}); "
                                "check the folder's permissions or choose another --out") from exc
             try:
-                _write_all(separator, work, a, tr, kit, merge=merge, fmt=fmt, bit_depth=bit_depth, masking=masking,
+                mode = separator.masking_for(masking, user_hits=transcription is not None, encoded=enc)
+                _write_all(separator, work, out, a, tr, kit, merge=merge, fmt=fmt, bit_depth=bit_depth, masking=mode,
                            alpha=alpha, drum_map=drum_map, stage=stage)
                 written = _commit(work, out, names)
                 stage(1.0, "done")
@@ -138,8 +142,8 @@ def _check_target(out: Path, names: list[str], overwrite: bool) -> None:
                        "pass --overwrite or choose another --out")
 
 
-def _write_all(separator, work: Path, a, tr, kit, *, merge: bool, fmt: str, bit_depth: int, masking: str,
-               alpha: float, drum_map: str, stage: Stage) -> None:
+def _write_all(separator, work: Path, target: Path, a, tr, kit, *, merge: bool, fmt: str, bit_depth: int, masking: str,
+               alpha: float | None, drum_map: str, stage: Stage) -> None:
     """Write every output into ``work`` and read each audio file back (a full disk is an error)."""
     from pedalboard.io import AudioFile
 
@@ -154,7 +158,8 @@ def _write_all(separator, work: Path, a, tr, kit, *, merge: bool, fmt: str, bit_
         try:
             writers = [AudioFile(str(p), "w", float(a.sample_rate), c, bit_depth=depth) for p in paths]
             group_index = [stem_names.index(group_of(cl)) if merge else i for i, cl in enumerate(separator.classes)]
-            for start, stems, residual in separator.iter_blocks(a, tr, kit, masking=masking, alpha=alpha,
+            plan = separator.fit_adaptive(a, tr, kit) if masking == "adaptive" else None
+            for start, stems, residual in separator.iter_blocks(a, tr, kit, masking=masking, alpha=alpha, plan=plan,
                                                                 progress=stage.sub(0.35, 0.95)):
                 if merge:
                     merged = np.zeros((len(stem_names),) + stems.shape[1:], dtype=np.float32)
@@ -167,14 +172,16 @@ def _write_all(separator, work: Path, a, tr, kit, *, merge: bool, fmt: str, bit_
             for w in writers:
                 w.close()
     except (RuntimeError, ValueError) as exc:  # pedalboard's writer: "Unable to write data to audio file."
-        raise AudioError(f"{work.parent}: cannot write the stems ({exc}); is the disk full?") from exc
+        raise AudioError(f"{target}: cannot write the stems ({exc}); is the disk full?") from exc
     for p in paths:
-        verify_written(p, a.n_frames, name=work.parent / p.name)
+        verify_written(p, a.n_frames, name=target / p.name)
     stage(0.96, "writing onsets, MIDI and kit")
     atomic_write_text(work / "onsets.json", json.dumps(tr.to_dict(), indent=1))
     write_midi(tr, work / "transcription.mid", drum_map=drum_map)
-    for cl, shot in zip(kit.classes, kit.one_shots):
+    adapted = separator.adapted_kit(plan, tr, kit) if plan is not None else kit
+    for cl, shot, synthetic in zip(kit.classes, adapted.one_shots, kit.one_shots):
         save_audio(work / "kit" / f"{cl}.wav", shot, kit.sample_rate, bit_depth=24)
+        save_audio(work / "kit" / "synthetic" / f"{cl}.wav", synthetic, kit.sample_rate, bit_depth=24)
 
 
 def _commit(work: Path, out: Path, names: list[str]) -> list[str]:
