@@ -71,9 +71,9 @@ def main(argv=None) -> int:
     app = create_application()
     w = MainWindow(model=model, use_audio_device=False)
     w.confirm_close = False
-    w.resize(1440, 900)
     w.show()
-    app.processEvents()
+    app.processEvents()  # the window first fits itself to the (offscreen) screen; then the shots' size
+    w.resize(1440, 900)
     w.open_path(args.audio)
     wait_for(app, lambda: not w.runner.busy and w.model.has_session)
     if w.last_error:
