@@ -20,6 +20,20 @@ from .transport import _UdpReply
 log = logging.getLogger("idm_host.osc")
 
 
+#: After a job whose audio is at least this big (bytes), freed heap is returned to the system.
+RELEASE_AFTER_BYTES = 16 * 1024 * 1024
+
+
+def _job_bytes(job: _Job) -> int:
+    """About how much memory ``job``'s audio took (its samples, or its file's size)."""
+    if isinstance(job.source, Audio):
+        return int(job.source.samples.nbytes)
+    try:
+        return Path(job.source).stat().st_size * 4  # decoded float32 is several times the file
+    except OSError:
+        return 0
+
+
 def _release_memory() -> None:
     """Return freed heap to the operating system (glibc keeps it in its arenas otherwise, so a long
     file's memory would look held after its job); a no-op elsewhere."""
@@ -91,9 +105,12 @@ class JobQueue:
             if job.action is None:
                 self._publish(job, outcome)
             # drop this job's audio and analysis now rather than when the next job arrives (the
-            # loop's variables would hold them until then), and hand freed heap back to the system
+            # loop's variables would hold them until then), and after a big one hand the freed heap
+            # back to the system
+            big = _job_bytes(job) >= RELEASE_AFTER_BYTES
             del job, outcome
-            _release_memory()
+            if big:
+                _release_memory()
 
     def _publish(self, job: _Job, outcome: "Analysis | IdmError") -> None:
         """Tell the result listeners how analysis ``job`` ended (on the worker thread)."""
@@ -167,10 +184,15 @@ class JobQueue:
                 job.engine_s = time.perf_counter() - t0
                 self._send_hits(job, tr)
                 blocks_progress = stage.sub(0.4, 0.95)
-                blocks = sep.iter_blocks(audio, tr, kit, progress=blocks_progress)
+                mode = sep.masking_for(job.masking, user_hits=False) if hasattr(sep, "masking_for") else job.masking
+                plan = sep.fit_adaptive(audio, tr, kit) if mode == "adaptive" else None
+                blocks = sep.iter_blocks(audio, tr, kit, masking=mode, plan=plan, progress=blocks_progress)
+                if plan is not None:  # kit/ gets the one-shots that sound like the record
+                    kit = sep.adapted_kit(plan, tr, kit)
+                    analysis = replace(analysis, kit=kit)
                 classes, rate, channels = tuple(sep.classes), sep.sample_rate, audio.channels
             else:
-                analysis = sep.analyze(job.source, progress=stage.sub(0.0, 0.8))
+                analysis = sep.analyze(job.source, masking=job.masking, progress=stage.sub(0.0, 0.8))
                 tr, kit = analysis.transcription, analysis.kit
                 gains, model, audio = analysis.track_gains, analysis.model, analysis.audio
                 job.engine_s = time.perf_counter() - t0

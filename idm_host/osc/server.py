@@ -184,6 +184,10 @@ class OscServer(AddressHandlers, JobQueue):
         Raises:
             OscError: a port is taken or the host cannot be bound.
         """
+        # the decoders load now, not in the first /idm/open's handler: a first import of pedalboard
+        # takes seconds (and some 200 MiB), which would stall the transport thread that much
+        import pedalboard.io  # noqa: F401
+
         try:
             self._udp = _UdpTransport(self, self.host, self.port)
         except OSError as exc:

@@ -139,6 +139,8 @@ class _Job:
     owner: tuple = ()
     #: The stream's :class:`~idm_host.osc.timeline.Timeline`, when it had one.
     timeline: Any = None
+    #: The engine's masking mode for the stems (``/idm/open ... s:masking``; see idm_host.masking).
+    masking: str = "auto"
 
 
 @dataclass
