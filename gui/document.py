@@ -241,7 +241,7 @@ def export(session: Session, opts: ExportOptions, *, progress: ProgressCallback 
         tick("mix")
     if opts.midi:
         p = Path(opts.folder) / f"{opts.name}.mid"
-        write_midi(session.transcription(), p, drum_map=opts.drum_map, tempo_bpm=session.tempo.bpm,
+        write_midi(session.transcription(), p, drum_map=opts.drum_map, tempo=session.tempo,
                    overwrite=opts.overwrite)
         written.append(p)
         tick("MIDI")
@@ -270,7 +270,7 @@ def write_temp_midi(session: Session, folder: Path, *, drum_map: str = "gm") -> 
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(session.source.path).stem if session.source.path else "drums"
     p = folder / f"{stem}-drums.mid"
-    write_midi(session.transcription(), p, drum_map=drum_map, tempo_bpm=session.tempo.bpm, overwrite=True)
+    write_midi(session.transcription(), p, drum_map=drum_map, tempo=session.tempo, overwrite=True)
     return p
 
 

@@ -19,6 +19,7 @@ from idm_host.session import (
     MASTER, RESIDUAL, AddHits, Change, Command, Compound, DeleteHits, MoveHits, Quantize, ReplaceSample,
     RevertSample, Session, SetEffects, SetKitParams, SetMixer, SetStems, SetTempo, SetVelocity,
 )
+from idm_host.tempo import Tempo
 from idm_host.types import Audio, Stems
 
 from .keys import key_sequences
@@ -169,6 +170,12 @@ class SessionModel(QObject):
             return 120.0, 0.0
         t = self.session.tempo
         return t.bpm, t.downbeat_s
+
+    @property
+    def tempo_model(self) -> Tempo:
+        """The session's :class:`~idm_host.tempo.Tempo` (BPM, downbeat, beats per bar); 4/4 at 120
+        BPM without a session. The grid draws, snaps and counts bars by it."""
+        return Tempo() if self.session is None else self.session.tempo
 
     @property
     def modified(self) -> bool:

@@ -287,8 +287,8 @@ def _run_separate(worker: Worker, unit: WorkUnit, progress) -> dict:
     onsets = Transcription.from_dict(o["onsets"]) if o.get("onsets") else None
     return write_separation(
         worker.separator, unit.input, unit.outputs[0], transcription=onsets, merge=o.get("classes") == "5",
-        format=o.get("format", "wav"), bit_depth=int(o.get("bit_depth", 24)), masking=o.get("masking", "wiener"),
-        alpha=float(o.get("alpha", 1.0)), drum_map=o.get("drum_map", "gm"), overwrite=worker.job.overwrite,
+        format=o.get("format", "wav"), bit_depth=int(o.get("bit_depth", 24)), masking=o.get("masking", "auto"),
+        alpha=None if o.get("alpha") is None else float(o["alpha"]), drum_map=o.get("drum_map", "gm"), overwrite=worker.job.overwrite,
         progress=progress)
 
 
@@ -307,10 +307,12 @@ def _run_transcribe(worker: Worker, unit: WorkUnit, progress) -> dict:
     drum_map = load_drum_map(o.get("drum_map", "gm"))
     tr = worker.separator.transcribe(unit.input, progress=progress)
     tempo = o.get("tempo", "auto")
+    song = None  # the estimated tempo and downbeat, as every MIDI writer uses them (tempo.song_tempo)
     if tempo == "auto":
-        from .tempo import estimate_tempo
+        from .tempo import song_tempo
 
-        bpm = estimate_tempo(tr.hits, duration_s=tr.duration_s).bpm
+        song = song_tempo(tr)
+        bpm = song.bpm
     else:
         bpm = float(tempo)
     curve = o.get("velocity_curve", "linear")
@@ -320,7 +322,8 @@ def _run_transcribe(worker: Worker, unit: WorkUnit, progress) -> dict:
         pass
     written = []
     if midi_path:
-        written.append(str(write_midi(tr, midi_path, drum_map=drum_map, tempo_bpm=bpm, ppq=int(o.get("ppq", 480)),
+        written.append(str(write_midi(tr, midi_path, drum_map=drum_map, tempo=song,
+                                      tempo_bpm=None if song else bpm, ppq=int(o.get("ppq", 480)),
                                       layout=o.get("layout", "single"), velocity_curve=curve,
                                       overwrite=worker.job.overwrite)))
     if onsets_path:

@@ -26,6 +26,7 @@ from .classes import IDM_CLASSES, class_info
 from .drum_maps import DrumMap, load_drum_map, note_name
 from .errors import IdmError, MidiError
 from .fsutil import atomic_write_bytes
+from .tempo import Tempo, song_tempo
 from .types import Hit, Transcription
 
 log = logging.getLogger(__name__)
@@ -140,46 +141,99 @@ def _drum_map(drum_map: "str | PathLike | DrumMap") -> DrumMap:
         raise MidiError(str(exc)) from exc
 
 
+class _TempoMap:
+    """Seconds -> ticks for a file whose bar lines fall where ``tempo``'s do.
+
+    When the downbeat is not on a bar line counted from 0 s (``p = downbeat mod bar`` > 0), the file
+    opens with a pickup bar of ``n = round(p / beat)`` beats (at least 1) whose own tempo makes it last
+    exactly ``p``; the song's tempo and time signature start at the downbeat. So a DAW that imports
+    the file lines its bars up with the song, and every hit keeps its time in seconds.
+    """
+
+    def __init__(self, tempo: Tempo, ppq: int, numerator: int, denominator: int):
+        import mido
+
+        self.ppq = ppq
+        self.us_per_beat = mido.bpm2tempo(tempo.bpm)
+        beat = self.us_per_beat / 1e6
+        bar = numerator * beat * 4.0 / denominator
+        p = tempo.downbeat_s % bar
+        self.pickup_beats = 0
+        self.pickup_s = 0.0
+        if p * ppq / beat >= 1.0 and (bar - p) * ppq / beat >= 1.0:  # more than a tick from a bar line
+            n = int(min(max(1, round(p / beat)), numerator))
+            self.pickup_beats = n
+            self.pickup_us = max(1, int(round(p * 1e6 / n)))
+            self.pickup_s = n * self.pickup_us / 1e6
+        self.numerator, self.denominator = numerator, denominator
+
+    def tick(self, t: float) -> int:
+        if t < self.pickup_s:
+            return int(round(t * 1e6 * self.ppq / self.pickup_us))
+        base = self.pickup_beats * self.ppq
+        return base + int(round((t - self.pickup_s) * 1e6 * self.ppq / self.us_per_beat))
+
+    def meta(self) -> list:
+        import mido
+
+        out = []
+        if self.pickup_beats:
+            out += [mido.MetaMessage("set_tempo", tempo=self.pickup_us, time=0),
+                    mido.MetaMessage("time_signature", numerator=self.pickup_beats, denominator=4, time=0)]
+            first = self.pickup_beats * self.ppq
+        else:
+            first = 0
+        out += [mido.MetaMessage("set_tempo", tempo=self.us_per_beat, time=first),
+                mido.MetaMessage("time_signature", numerator=self.numerator, denominator=self.denominator, time=0)]
+        return out
+
+
 def midi_file(
     transcription: Transcription,
     *,
     drum_map: "str | PathLike | DrumMap" = "gm",
+    tempo: Tempo | None = None,
     tempo_bpm: float | None = None,
     ppq: int = 480,
     layout: str = "single",
     velocity_curve: VelocityCurve = "linear",
-    time_signature: tuple[int, int] = (4, 4),
+    time_signature: tuple[int, int] | None = None,
     note_length_s: float = DEFAULT_NOTE_LENGTH_S,
     channel: int = DRUM_CHANNEL,
 ):
     """Build the :class:`mido.MidiFile` that :func:`write_midi` saves (arguments as there)."""
     import mido
 
-    bpm = DEFAULT_TEMPO_BPM if tempo_bpm is None else tempo_bpm
-    if isinstance(bpm, bool) or not isinstance(bpm, (int, float)) or not (1.0 <= float(bpm) <= 1000.0):
-        raise MidiError(f"tempo {bpm!r} BPM is invalid; use 1..1000 BPM")
+    if tempo_bpm is not None and (isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, (int, float))
+                                  or not (20.0 <= float(tempo_bpm) <= 400.0)):
+        raise MidiError(f"tempo {tempo_bpm!r} BPM is invalid; use 20..400 BPM")
+    if tempo is not None and tempo_bpm is not None:
+        raise MidiError("give the tempo as a Tempo or as a BPM, not both")
+    if not isinstance(transcription, Transcription):
+        raise MidiError(f"expected a Transcription, got {type(transcription).__name__}")
+    try:
+        song = song_tempo(transcription, tempo, bpm=tempo_bpm,
+                          beats_per_bar=time_signature[0] if time_signature and tempo is None else None)
+    except IdmError as exc:
+        raise MidiError(str(exc)) from exc
     if isinstance(ppq, bool) or not isinstance(ppq, int) or not (24 <= ppq <= 32767):
         raise MidiError(f"PPQ {ppq!r} is invalid; use a whole number in 24..32767 (480 or 960 are usual)")
     if layout not in LAYOUTS:
         raise MidiError(f"unknown layout {layout!r}; use 'single' (one drum track) or 'per-class'")
     if not isinstance(channel, int) or not 0 <= channel <= 15:
         raise MidiError(f"MIDI channel {channel!r} is invalid; mido channels are 0..15 (9 is GM drums)")
-    num, den = time_signature
+    num, den = song.time_signature if time_signature is None else time_signature
     if not (1 <= num <= 32 and den in (1, 2, 4, 8, 16, 32)):
         raise MidiError(f"time signature {num}/{den} is invalid")
     events = note_events(transcription, drum_map=drum_map, velocity_curve=velocity_curve,
                          note_length_s=note_length_s)
-    tempo = mido.bpm2tempo(float(bpm))  # microseconds per beat
-    ticks_per_s = ppq * 1e6 / tempo
-
-    def tick(t: float) -> int:
-        return int(round(t * ticks_per_s))
+    tmap = _TempoMap(song, ppq, num, den)
+    tick = tmap.tick
 
     mid = mido.MidiFile(type=1, ticks_per_beat=ppq)
     meta = mido.MidiTrack()
     meta.append(mido.MetaMessage("track_name", name="idm-host", time=0))
-    meta.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0))
-    meta.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
+    meta.extend(tmap.meta())
     mid.tracks.append(meta)
 
     groups: dict[str, list[NoteEvent]] = {}
@@ -232,18 +286,21 @@ def write_midi(
     path: PathLike,
     *,
     drum_map: "str | PathLike | DrumMap" = "gm",
+    tempo: Tempo | None = None,
     tempo_bpm: float | None = None,
     ppq: int = 480,
     layout: str = "single",
     velocity_curve: VelocityCurve = "linear",
-    time_signature: tuple[int, int] = (4, 4),
+    time_signature: tuple[int, int] | None = None,
     note_length_s: float = DEFAULT_NOTE_LENGTH_S,
     channel: int = DRUM_CHANNEL,
     overwrite: bool = False,
 ) -> Path:
     """Write a transcription as a Standard MIDI File (type 1), atomically.
 
-    Track 0 holds the tempo, time signature and name; drum notes follow on channel 10, in one
+    Track 0 holds the song's tempo, time signature and downbeat (:func:`idm_host.tempo.song_tempo`;
+    a pickup bar before the downbeat when it is not on a bar line, see :class:`_TempoMap`) and the
+    name; drum notes follow on channel 10, in one
     track (``layout="single"``) or one track per class (``layout="per-class"``). Each note lasts
     ``note_length_s`` (shorter where the same note is struck again sooner).
 
@@ -251,13 +308,15 @@ def write_midi(
         transcription: the hits to write.
         path: the ``.mid`` file to write.
         drum_map: a map name (``"gm"``, ``"superior-drummer-3"``, ...), a JSON path or a DrumMap.
-        tempo_bpm: the tempo written (BPM); hits keep their times in seconds whatever the tempo.
-            ``None`` means 120 BPM.
+        tempo: the song's :class:`~idm_host.tempo.Tempo` (a session's, estimated or edited):
+            BPM, downbeat and beats per bar. ``None`` (with no ``tempo_bpm``): estimated from the hits.
+        tempo_bpm: a BPM the user chose instead; the downbeat is estimated at that tempo.
+            Hits keep their times in seconds whatever the tempo.
         ppq: ticks per quarter note (480 or 960 are usual).
         layout: ``"single"`` or ``"per-class"``.
         velocity_curve: ``"linear"``, ``"soft"``, ``"hard"`` or an exponent ``g`` in
             ``midi = 127 * velocity ** g``.
-        time_signature: ``(numerator, denominator)``.
+        time_signature: ``(numerator, denominator)``; default ``(tempo.beats_per_bar, 4)``.
         note_length_s: note length in seconds.
         channel: mido channel (0-based); 9 is GM drum channel 10.
         overwrite: replace an existing file; otherwise an existing file raises.
@@ -277,7 +336,7 @@ def write_midi(
         raise MidiError(f"{p}: already exists; choose another name or pass overwrite=True (--overwrite)")
     if p.is_dir():
         raise MidiError(f"{p}: is a folder; give a .mid file name")
-    data = midi_bytes(transcription, drum_map=drum_map, tempo_bpm=tempo_bpm, ppq=ppq, layout=layout,
+    data = midi_bytes(transcription, drum_map=drum_map, tempo=tempo, tempo_bpm=tempo_bpm, ppq=ppq, layout=layout,
                       velocity_curve=velocity_curve, time_signature=time_signature,
                       note_length_s=note_length_s, channel=channel)
     try:

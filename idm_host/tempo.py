@@ -1,7 +1,12 @@
 """Tempo and grid: a BPM and downbeat estimate from hits, grid snapping and quantisation.
 
 The estimate is a starting point the user may override (:class:`Tempo` is what a session stores).
-Grids are note values of a 4/4 bar: ``"1/4"`` to ``"1/32"``, with ``"T"`` for triplets (``"1/8T"``).
+This is the project's one tempo model: the editor's bar lines and snapping (:func:`grid_lines`,
+:func:`snap`), quantising (:func:`quantize`), the bar/beat readout (:func:`bar_beat`) and every
+MIDI file written (its tempo, time signature and downbeat, :func:`song_tempo`) come from here.
+
+A beat is a quarter note and a bar holds ``Tempo.beats_per_bar`` of them (3/4, 4/4, 7/4 ...).
+Grids are note values: ``"1/4"`` (a beat) to ``"1/32"``, with ``"T"`` for triplets (``"1/8T"``).
 
 Example:
     >>> t = Tempo(bpm=120.0, downbeat_s=0.0)
@@ -67,6 +72,16 @@ class Tempo:
         """Length of one beat (s)."""
         return 60.0 / self.bpm
 
+    @property
+    def bar_s(self) -> float:
+        """Length of one bar (s)."""
+        return self.beats_per_bar * self.beat_s
+
+    @property
+    def time_signature(self) -> tuple[int, int]:
+        """``(beats_per_bar, 4)``: the MIDI time signature."""
+        return self.beats_per_bar, 4
+
     def to_dict(self) -> dict:
         return {"bpm": self.bpm, "downbeat_s": self.downbeat_s,
                 "beats_per_bar": self.beats_per_bar, "estimated": self.estimated}
@@ -128,6 +143,63 @@ def grid_times(
     k = np.arange(k0, k1 + 1, dtype=np.int64)
     t = tempo.downbeat_s + k * step + (k % 2 == 1) * (swing * step / 2.0)
     return t[(t >= start_s) & (t <= end_s)]
+
+
+def steps_per_beat(grid: "str | Grid") -> int:
+    """Grid steps in one beat (``"1/16"`` -> 4, ``"1/8T"`` -> 3).
+
+    Raises:
+        IdmError: the grid does not divide a beat evenly (``"1/4T"``).
+    """
+    g = parse_grid(grid)
+    num = g.denominator * (3 if g.triplet else 2)
+    if num % 8:
+        raise IdmError(f"grid {g.label} does not divide a beat evenly; use 1/8T or finer for triplets")
+    return num // 8
+
+
+def grid_lines(start_s: float, end_s: float, tempo: Tempo, grid: "str | Grid" = "1/4", *,
+               min_step_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's lines in ``[start_s, end_s]`` (extended by a step each side) and their rank:
+    2 = bar line (every ``tempo.beats_per_bar`` beats from the downbeat), 1 = beat, 0 = grid step.
+
+    Lines closer than ``min_step_s`` are thinned: grid steps first, then beats, then whole bars by
+    powers of two (all lines are then bar lines).
+
+    Example:
+        >>> t, r = grid_lines(0.0, 3.0, Tempo(120.0, 0.0, 3), "1/4")
+        >>> t[r == 2].tolist()  # 3/4 at 120 BPM: a bar every 1.5 s
+        [0.0, 1.5, 3.0]
+    """
+    per_beat = steps_per_beat(grid)
+    beat = tempo.beat_s
+    step = beat / per_beat
+    per_bar = tempo.beats_per_bar * per_beat
+    if step < min_step_s and per_beat > 1:
+        per_beat, step, per_bar = 1, beat, tempo.beats_per_bar
+    if step < min_step_s:
+        bars = 1
+        while tempo.bar_s * bars < min_step_s:
+            bars *= 2
+        per_beat, step, per_bar = 1, tempo.bar_s * bars, 1
+    k0 = int(math.floor((start_s - tempo.downbeat_s) / step))
+    k1 = int(math.ceil((end_s - tempo.downbeat_s) / step))
+    k = np.arange(k0, k1 + 1)
+    times = tempo.downbeat_s + k * step
+    rank = np.where(k % per_bar == 0, 2, np.where(k % per_beat == 0, 1, 0)).astype(np.int8)
+    return times, rank
+
+
+def bar_beat(time_s: float, tempo: Tempo) -> tuple[int, float]:
+    """1-based bar number and 1-based (fractional) beat of ``time_s``; bar 1 starts at the downbeat.
+
+    Example:
+        >>> bar_beat(2.25, Tempo(120.0, 0.0, 3))
+        (2, 2.5)
+    """
+    beats = (float(time_s) - tempo.downbeat_s) / tempo.beat_s
+    bar = math.floor(beats / tempo.beats_per_bar)
+    return bar + 1, beats - bar * tempo.beats_per_bar + 1
 
 
 def snap(time_s: float, tempo: Tempo, grid: "str | Grid", *, swing: float = 0.0, triplet: bool = False) -> float:
@@ -203,6 +275,7 @@ def estimate_tempo(
     duration_s: float | None = None,
     min_bpm: float = MIN_BPM,
     max_bpm: float = MAX_BPM,
+    beats_per_bar: int = 4,
 ) -> Tempo:
     """Estimate BPM and downbeat from hits.
 
@@ -213,28 +286,16 @@ def estimate_tempo(
     Args:
         hits: per class symbol, an iterable of objects with ``time_s`` and ``velocity`` (or plain times).
         duration_s: the audio's length; defaults to the last hit + 1 s.
+        beats_per_bar: the metre whose bar phase is looked for (the estimate does not guess it).
 
     Returns:
         a :class:`Tempo` with ``estimated=True``; :data:`DEFAULT_BPM` at the first hit when there
         are fewer than 4 hits.
     """
-    times_l: list[float] = []
-    weights_l: list[float] = []
-    kick_l: list[float] = []
-    for cls, items in hits.items():
-        w_cls = 1.5 if cls in ("KD", "SD") else 1.0
-        for h in items:
-            t = float(getattr(h, "time_s", h))
-            v = float(getattr(h, "velocity", 1.0))
-            times_l.append(t)
-            weights_l.append(w_cls * (0.25 + v))
-            if cls == "KD":
-                kick_l.append(t)
-    times = np.asarray(times_l)
+    times, weights, kick_l = _hit_arrays(hits)
     if times.size < 4:
         first = float(times.min()) if times.size else 0.0
-        return Tempo(DEFAULT_BPM, first, 4, True)
-    weights = np.asarray(weights_l)
+        return Tempo(DEFAULT_BPM, first, beats_per_bar, True)
     length_s = float(duration_s) if duration_s else float(times.max()) + 1.0
     env = _onset_envelope(times, weights, max(length_s, float(times.max()) + 0.1))
     env = env - env.mean()
@@ -245,7 +306,7 @@ def estimate_tempo(
     lag_min = int(math.floor(60.0 / max_bpm * _ENVELOPE_RATE))
     lag_max = min(int(math.ceil(60.0 / min_bpm * _ENVELOPE_RATE)), n - 2)
     if lag_max <= lag_min + 2:
-        return Tempo(DEFAULT_BPM, float(times.min()), 4, True)
+        return Tempo(DEFAULT_BPM, float(times.min()), beats_per_bar, True)
     lags = np.arange(lag_min, lag_max + 1)
     # a beat period also shows at 2x and 4x the lag: sum those to favour the true beat
     score = ac[lags].copy()
@@ -274,21 +335,63 @@ def estimate_tempo(
     bpm = float(np.clip(60.0 / beat_s, min_bpm, max_bpm))
     beat_s = 60.0 / bpm
     phase = phase % beat_s
-    # bar phase: the beat (of 4) where kicks land most, accented beats weigh more
+    downbeat = _bar_phase(times, weights, kick_l, phase, beat_s, beats_per_bar)
+    return Tempo(round(bpm, 3), round(downbeat, 6), beats_per_bar, True)
+
+
+def _bar_phase(times: np.ndarray, weights: np.ndarray, kick_l: list[float], phase: float, beat_s: float,
+               beats_per_bar: int) -> float:
+    """The downbeat: of the bar's beats (from ``phase``), the one where kicks land most (all hits
+    when there are no kicks), moved back to the first bar that starts at or before the first hit."""
+    bar_s = beats_per_bar * beat_s
     kicks = np.asarray(kick_l) if kick_l else times
     kick_w = np.ones(kicks.size) if kick_l else weights
     best_b, best_score = 0, -1.0
-    for b in range(4):
+    for b in range(beats_per_bar):
         bar_phase = phase + b * beat_s
-        kk = (kicks - bar_phase) / (4 * beat_s)
-        s = float((kick_w * (np.abs(kk - np.round(kk)) * 4 * beat_s < 0.1 * beat_s)).sum())
+        kk = (kicks - bar_phase) / bar_s
+        s = float((kick_w * (np.abs(kk - np.round(kk)) * bar_s < 0.1 * beat_s)).sum())
         if s > best_score + 1e-9:
             best_b, best_score = b, s
     downbeat = phase + best_b * beat_s
     first = float(times.min())
-    while downbeat - 4 * beat_s >= 0 and downbeat > first + 1e-9:
-        downbeat -= 4 * beat_s
-    return Tempo(round(bpm, 3), round(max(float(downbeat), 0.0), 6), 4, True)
+    while downbeat - bar_s >= 0 and downbeat > first + 1e-9:
+        downbeat -= bar_s
+    return max(float(downbeat), 0.0)
+
+
+def _hit_arrays(hits: "Mapping[str, Iterable]") -> tuple[np.ndarray, np.ndarray, list[float]]:
+    times_l: list[float] = []
+    weights_l: list[float] = []
+    kick_l: list[float] = []
+    for cls, items in hits.items():
+        w_cls = 1.5 if cls in ("KD", "SD") else 1.0
+        for h in items:
+            t = float(getattr(h, "time_s", h))
+            v = float(getattr(h, "velocity", 1.0))
+            times_l.append(t)
+            weights_l.append(w_cls * (0.25 + v))
+            if cls == "KD":
+                kick_l.append(t)
+    return np.asarray(times_l), np.asarray(weights_l), kick_l
+
+
+def song_tempo(transcription, tempo: "Tempo | None" = None, *, bpm: float | None = None,
+               beats_per_bar: int | None = None) -> Tempo:
+    """The tempo to write with ``transcription``: every MIDI file the project writes goes through this.
+
+    ``tempo`` (a session's, estimated or edited by the user) is used as it is; ``bpm`` (a tempo the
+    user typed, with no downbeat) counts bars from 0 s; with neither, the tempo and downbeat are
+    estimated from the hits (:func:`estimate_tempo`). ``beats_per_bar`` sets the metre of the last two.
+    """
+    if tempo is not None:
+        if not isinstance(tempo, Tempo):
+            raise IdmError(f"expected a Tempo, got {type(tempo).__name__}")
+        return tempo
+    bar = 4 if beats_per_bar is None else beats_per_bar
+    if bpm is not None:
+        return Tempo(float(bpm), 0.0, bar, False)
+    return estimate_tempo(transcription.hits, duration_s=transcription.duration_s or None, beats_per_bar=bar)
 
 
 def _best_phase(times: np.ndarray, weights: np.ndarray, beat_s: float) -> float:

@@ -169,8 +169,7 @@ class OnsetGridView(QWidget):
 
     # ------------------------------------------------------------------ grid
     def grid_step(self) -> float:
-        bpm, _ = self.model.tempo
-        return grid_math.step_s(bpm, self.division)
+        return grid_math.step_s(self.model.tempo_model, self.division)
 
     def snap_time(self, time_s: float, modifiers: Qt.KeyboardModifier | None = None) -> float:
         """``time_s`` snapped to the grid, unless snapping is off or Alt is held."""
@@ -178,8 +177,7 @@ class OnsetGridView(QWidget):
         time_s = min(max(time_s, 0.0), self.model.duration_s)
         if not self.snap_enabled or free:
             return time_s
-        _, downbeat = self.model.tempo
-        t = float(grid_math.snap(time_s, self.grid_step(), downbeat))
+        t = grid_math.snap(time_s, self.model.tempo_model, self.division)
         return t if t <= self.model.duration_s else time_s
 
     # ------------------------------------------------------------------ model events
@@ -284,9 +282,8 @@ class OnsetGridView(QWidget):
         self._paint_headers(p, lane_h)
 
     def _paint_grid(self, p: QPainter, h: int) -> None:
-        bpm, downbeat = self.model.tempo
         times, rank = grid_math.grid_lines(
-            self.axis.start_s, self.axis.end_s, bpm, downbeat, grid_math.DIVISIONS[self.division],
+            self.axis.start_s, self.axis.end_s, self.model.tempo_model, self.division,
             min_px=7.0, px_per_s=self.axis.px_per_s)
         xs = HEADER_W + (times - self.axis.start_s) * self.axis.px_per_s
         for r, color in ((0, theme.GRID_SUB), (1, theme.GRID_BEAT), (2, theme.GRID_BAR)):
@@ -383,12 +380,13 @@ class OnsetGridView(QWidget):
 
     def _paint_ruler(self, p: QPainter, w: int) -> None:
         p.fillRect(QRectF(0, 0, w, RULER_H), theme.PANEL)
-        bpm, downbeat = self.model.tempo
+        tempo = self.model.tempo_model
+        bpm, downbeat = tempo.bpm, tempo.downbeat_s
         p.setFont(self._font)
-        times, rank = grid_math.grid_lines(self.axis.start_s, self.axis.end_s, bpm, downbeat, 1,
+        times, rank = grid_math.grid_lines(self.axis.start_s, self.axis.end_s, tempo, "1/4",
                                            min_px=6.0, px_per_s=self.axis.px_per_s)
         xs = HEADER_W + (times - self.axis.start_s) * self.axis.px_per_s
-        bar_len = grid_math.beat_s(bpm) * grid_math.BEATS_PER_BAR
+        bar_len = tempo.bar_s
         label_every = 1
         while bar_len * self.axis.px_per_s * label_every < 28:
             label_every *= 2
@@ -463,8 +461,7 @@ class OnsetGridView(QWidget):
         if hit is None:
             return ""
         symbol, _, t, v = hit
-        bpm, downbeat = self.model.tempo
-        bar, beat = grid_math.bar_beat(t, bpm, downbeat)
+        bar, beat = grid_math.bar_beat(t, self.model.tempo_model)
         return (f"{class_info(symbol).name}: {t:.4f} s (bar {bar}, beat {beat:.2f})\n"
                 f"velocity {v:.3f} (MIDI {to_midi_velocity(v)})")
 

@@ -226,12 +226,13 @@ def test_synthetic_and_wiener_stems_match_official(model, encoded, golden):
 
 
 def test_engine_reproduces_official_outputs(reference, golden, model_cache):
-    """The whole engine, in its parity configuration (no normalisation, official frame quirk, seed 0)."""
+    """The whole engine, in its parity configuration (no normalisation, official frame quirk, seed 0,
+    Wiener masks with alpha 1)."""
     from idm_host.engine import Separator
 
     sep = Separator(reference / "idm-44-train-kits.ckpt", device="cpu", normalize=False,
                     official_frame_quirk=True, seed=0)
-    analysis = sep.analyze(golden["input"], sample_rate=44100)
+    analysis = sep.analyze(golden["input"], sample_rate=44100, masking="wiener", alpha=1.0)
     assert excess(analysis.kit.one_shots, golden["one_shots"], network_tol(golden["one_shots"])) <= 1.0
     wiener_tol = WIENER_REL * float(np.abs(golden["input"]).max())
     assert excess(analysis.stems.audio[:, 0], golden["wiener_stems_alpha1"], wiener_tol) <= 1.0
