@@ -1,0 +1,207 @@
+"""Systems side by side on the same validation clips, in one run.
+
+For every validation dataset (one per kit, rendered by ``idm-host eval render``: stems and hits
+known) each system is scored with :func:`~idm_host.train.evaluate.evaluate` (per class and group
+P/R/F at 50 ms, stems SDR) plus velocity agreement (median predicted/true ratio and correlation
+over matched hits). Systems: any :class:`~idm_host.engine.Separator` (our transcriber, the IDM
+head of the default model, the official weights), the true hits through our stems (the ceiling of
+the separation), and the peer transcriber ADTOF (:mod:`.peer`; groups only, no velocities; stems
+cut by our engine from its hits).
+
+:func:`regressions` lists every (kit, class) where a system's F falls below a baseline's: a model
+with any such class does not ship (:func:`require_no_regression` raises).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..classes import group_of
+from ..errors import IdmError
+from ..types import Hit, Transcription
+from .evaluate import ClipData, Prediction, dataset_clips, evaluate, load_clip
+from .peer import PEER_GROUPS, run_adtof
+from .transcriber_loop import score_hits
+
+#: Where a peer's group hit lands among the 9 classes when our engine cuts its stems.
+PEER_CLASS = {"KD": "KD", "SD": "SD", "HH": "HH_CHH", "TT": "TT_LMT", "CY": "CY_CR"}
+PEER_VELOCITY = 0.7
+
+
+def _hits(tr: Transcription) -> dict[str, list[tuple[float, float]]]:
+    return {c: [(h.time_s, h.velocity) for h in tr.hits[c]] for c in tr.classes}
+
+
+class _Recorder:
+    """Wraps a predictor and keeps (reference hits, predicted hits) per clip for velocity metrics."""
+
+    def __init__(self, predict: Callable[[ClipData], Prediction]):
+        self.predict = predict
+        self.pairs: list[tuple[dict, dict]] = []
+
+    def __call__(self, clip: ClipData) -> Prediction:
+        pred = self.predict(clip)
+        self.pairs.append((_hits(clip.transcription), _hits(pred.transcription)))
+        return pred
+
+
+def separator_predictor(separator: Any, *, use_true_hits: bool = False, masking: str = "wiener"
+                        ) -> Callable[[ClipData], Prediction]:
+    def predict(clip: ClipData) -> Prediction:
+        tr = clip.transcription if use_true_hits else None
+        a = separator.analyze(clip.mixture, tr, sample_rate=clip.sample_rate, masking=masking)
+        return Prediction(a.stems.audio.mean(axis=1).astype(np.float32), a.transcription, tuple(a.stems.classes))
+
+    return predict
+
+
+def peer_predictor(separator: Any, answers: Mapping[str, Mapping[str, Sequence[float]]]
+                   ) -> Callable[[ClipData], Prediction]:
+    """Stems cut by ``separator`` from the peer's hits (``answers`` per clip name)."""
+    def predict(clip: ClipData) -> Prediction:
+        got = answers[clip.name]
+        hits = {c: [] for c in separator.classes}
+        for g in PEER_GROUPS:
+            hits[PEER_CLASS[g]] = [Hit(float(t), PEER_VELOCITY) for t in got.get(g, ()) if t >= 0]
+        tr = Transcription(separator.classes, hits, clip.mixture.size / clip.sample_rate)
+        a = separator.analyze(clip.mixture, tr, sample_rate=clip.sample_rate)
+        return Prediction(a.stems.audio.mean(axis=1).astype(np.float32), a.transcription, tuple(a.stems.classes))
+
+    return predict
+
+
+def _summary(results: Mapping[str, Any], pairs: list, classes: Sequence[str], peer: bool) -> dict[str, Any]:
+    vel = score_hits(pairs, classes)
+    out: dict[str, Any] = {}
+    for section in ("classes", "groups"):
+        for name, m in results[section].items():
+            if peer and section == "classes":
+                continue
+            row = {"P": m["precision"], "R": m["recall"], "F": m["f_measure"], "sdr_db": m["sdr_db"],
+                   "n_ref": m["n_ref"]}
+            if not peer and name in vel:
+                row.update({k: vel[name][k] for k in ("velocity_ratio", "velocity_corr") if k in vel[name]})
+            out[name] = row
+    return out
+
+
+def compare(datasets: Mapping[str, str | Path], systems: Mapping[str, Any], *, stems_separator: Any = None,
+            peer: bool = True, true_hits: bool = True, progress: Callable[[str], None] | None = None
+            ) -> dict[str, Any]:
+    """Score ``systems`` (name -> Separator) on each dataset (kit name -> folder), side by side.
+
+    Returns ``{kit: {system: {class or group: {P, R, F, sdr_db, velocity_ratio, velocity_corr}}}}``
+    plus ``"peer_error"`` when the peer could not run (the other systems are still scored).
+    """
+    out: dict[str, Any] = {}
+    stems_sep = stems_separator or next(iter(systems.values()))
+    for kit, folder in datasets.items():
+        row: dict[str, Any] = {}
+        for name, sep in systems.items():
+            rec = _Recorder(separator_predictor(sep))
+            res = evaluate(folder, rec, system=name)
+            row[name] = _summary(res, rec.pairs, res["classes"].keys(), peer=False)
+            if progress:
+                progress(f"{kit}: {name} done")
+        if true_hits:
+            rec = _Recorder(separator_predictor(stems_sep, use_true_hits=True))
+            res = evaluate(folder, rec, system="true hits")
+            row["true hits"] = _summary(res, rec.pairs, res["classes"].keys(), peer=False)
+        if peer:
+            clips, classes = dataset_clips(folder)
+            data = [load_clip(c, classes) for c in clips]
+            try:
+                answers, timing = run_adtof([d.mixture for d in data])
+            except IdmError as exc:
+                out["peer_error"] = str(exc)
+            else:
+                by_name = {d.name: a for d, a in zip(data, answers)}
+                rec = _Recorder(peer_predictor(stems_sep, by_name))
+                res = evaluate(folder, rec, system="ADTOF")
+                row["ADTOF"] = _summary(res, rec.pairs, res["classes"].keys(), peer=True)
+                row["ADTOF"]["_timing"] = timing
+            if progress:
+                progress(f"{kit}: ADTOF done")
+        out[kit] = row
+    return out
+
+
+def compare_recorded(clips: Sequence[Any], systems: Mapping[str, Any], *, peer: bool = True) -> dict[str, Any]:
+    """Onset figures only (the stems of a recorded mix are not defined) on
+    :func:`~idm_host.train.transcriber_loop.validation_clips`' clips, per kit and system."""
+    out: dict[str, Any] = {}
+    kits = sorted({c.kit for c in clips})
+    answers = None
+    if peer:
+        try:
+            answers, _ = run_adtof([c.audio for c in clips])
+        except IdmError as exc:
+            out["peer_error"] = str(exc)
+    for kit in kits:
+        idx = [i for i, c in enumerate(clips) if c.kit == kit]
+        row: dict[str, Any] = {}
+        for name, sep in systems.items():
+            pairs = []
+            for i in idx:
+                tr = sep.transcribe(clips[i].audio, sample_rate=44100)
+                pairs.append((clips[i].hits, _hits(tr)))
+            classes = tuple(sep.classes)
+            row[name] = score_hits(pairs, classes)
+        if answers is not None:
+            pairs = []
+            for i in idx:
+                ref = {g: sorted(h for c, hs in clips[i].hits.items() if group_of(c) == g for h in hs)
+                       for g in PEER_GROUPS}
+                est = {g: [(t, float("nan")) for t in answers[i][g]] for g in PEER_GROUPS}
+                pairs.append((ref, est))
+            row["ADTOF"] = {g: v for g, v in score_hits(pairs, PEER_GROUPS).items()}
+        out[kit] = row
+    return out
+
+
+def regressions(results: Mapping[str, Any], system: str, baseline: str, *, tolerance: float = 0.0
+                ) -> list[tuple[str, str, float, float]]:
+    """``(kit, class, F of system, F of baseline)`` wherever ``system`` is below ``baseline``."""
+    bad = []
+    for kit, row in results.items():
+        if not isinstance(row, Mapping) or system not in row or baseline not in row:
+            continue
+        for name, m in row[baseline].items():
+            if name.startswith("_") or m.get("F") is None or name not in row[system]:
+                continue
+            f = row[system][name].get("F")
+            if f is not None and f < m["F"] - tolerance:
+                bad.append((kit, name, float(f), float(m["F"])))
+    return bad
+
+
+def require_no_regression(results: Mapping[str, Any], system: str, baseline: str, *, tolerance: float = 0.0) -> None:
+    """Raise :class:`IdmError` naming every class of every kit where ``system`` is below ``baseline``."""
+    bad = regressions(results, system, baseline, tolerance=tolerance)
+    if bad:
+        lines = ", ".join(f"{k}/{c} {f:.3f} < {b:.3f}" for k, c, f, b in bad)
+        raise IdmError(f"{system} falls below {baseline} on {len(bad)} class(es): {lines}; it must not ship")
+
+
+def table(results: Mapping[str, Any], names: Sequence[str]) -> str:
+    """Markdown: per kit, F (and SDR) per system for ``names`` (classes or groups)."""
+    lines = []
+    for kit, row in results.items():
+        if not isinstance(row, Mapping):
+            continue
+        lines += [f"**{kit}** (F / SDR dB)", "", "| system | " + " | ".join(names) + " |",
+                  "|---|" + "---|" * len(names)]
+        for sysname, m in row.items():
+            cells = []
+            for n in names:
+                v = m.get(n) if isinstance(m, Mapping) else None
+                if not v or v.get("F") is None:
+                    cells.append("-")
+                else:
+                    sdr = v.get("sdr_db")
+                    cells.append(f"{v['F']:.2f}" + (f" / {sdr:.1f}" if sdr is not None else ""))
+            lines.append(f"| {sysname} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""The transcription network's data, calibration and engine use (no trained model needed here)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from idm_host.classes import IDM_CLASSES
+from idm_host.errors import ModelError
+from idm_host.train.kits import Instrument, SampleLayer, SampledKit
+from idm_host.train.procedural import augment_kit, change_decay, procedural_kit
+from idm_host.train.recording import bleed
+from idm_host.train.transcriber_data import ExampleStream, class_rates, play, targets
+from idm_host.transcriber import Calibration, Transcriber, pick_peaks, save_transcriber
+from idm_host.transcriber.features import FRAME_RATE, HOP, N_BANDS, n_frames, spectrogram
+from idm_host.transcriber.network import CRNN, TranscriberConfig
+from idm_host.types import Hit, Transcription
+
+SR = 44100
+
+
+def _sine_kit(freq: float = 440.0, decay_s: float = 0.1) -> SampledKit:
+    t = np.arange(int(0.8 * SR)) / SR
+    x = (np.sin(2 * np.pi * freq * t) * np.exp(-t / decay_s)).astype(np.float32)
+    return SampledKit("sine", {38: (Instrument("sine snare", 38, (SampleLayer(x),)),)})
+
+
+def _peak_hz(x: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.argmax(spec) * SR / x.size)
+
+
+def test_generator_plays_every_class_often_in_the_training_stream():
+    rates = class_rates(ExampleStream([], duration_s=6.0), 400, seed=3)
+    for c in IDM_CLASSES:
+        assert rates[c]["per_minute"] >= 8.0, (c, rates[c])
+        assert rates[c]["clip_share"] >= 0.25, (c, rates[c])
+    # hats and kick/snare dominate, as in real playing
+    assert rates["HH_CHH"]["per_minute"] > rates["TT_LMT"]["per_minute"]
+    assert rates["KD"]["clip_share"] > 0.9
+
+
+def test_kit_augmentation_shifts_pitch_and_decay_as_asked():
+    kit = _sine_kit()
+    rng = np.random.default_rng(1)
+    aug, changes = augment_kit(kit, rng, pitch_st=3.0, tilt_db=0.0, decay=(1.0, 1.0), prob=1.0)
+    st = changes["SD"]["semitones"]
+    y = aug.instruments[38][0].layers[0].samples
+    x = kit.instruments[38][0].layers[0].samples
+    ratio = _peak_hz(y[:8192]) / _peak_hz(x[:8192])
+    assert ratio == pytest.approx(2 ** (st / 12), rel=0.02)
+    # decay: the 1/e time scales with the factor asked for
+    for factor in (0.5, 1.6):
+        z = change_decay(x, factor)
+        env_x, env_z = np.abs(x), np.abs(z)
+
+        def tau(e):
+            sm = np.sqrt(np.convolve(e.astype(np.float64) ** 2, np.ones(256) / 256, "same"))
+            p = int(np.argmax(sm))
+            return np.flatnonzero(sm[p:] < sm[p] * np.exp(-1))[0]
+
+        assert tau(env_z) / tau(env_x) == pytest.approx(factor, rel=0.1)
+
+
+def test_bleed_adds_delayed_duller_copies_at_the_levels_it_reports():
+    stems = np.zeros((2, SR), dtype=np.float32)
+    stems[0, 1000] = 1.0
+    out, meta = bleed(stems, np.random.default_rng(0))
+    first = int(np.flatnonzero(np.abs(out) > 1e-9)[0])
+    assert 1000 + int(0.0005 * SR) <= first < 1000 + int(0.004 * SR)
+    # a one-pole low-pass keeps the impulse's area: the bleed's sum equals its gain
+    assert float(out.sum()) == pytest.approx(10 ** (meta["gains_db"][0] / 20), rel=0.02)
+    assert 0 < meta["cutoff_hz"] < SR / 2
+
+
+def test_targets_sit_at_the_nearest_frame_with_velocity_and_offset():
+    hits = {c: [] for c in IDM_CLASSES}
+    hits["KD"] = [(0.1234, 0.8)]
+    on, vel, off = targets(hits, IDM_CLASSES, SR)
+    k = IDM_CLASSES.index("KD")
+    f = int(np.flatnonzero(on[k])[0])
+    assert f == round(0.1234 * FRAME_RATE)
+    assert vel[k, f] == pytest.approx(0.8)
+    assert (f + off[k, f]) / FRAME_RATE == pytest.approx(0.1234, abs=1e-6)
+    assert on.shape[1] == n_frames(SR)
+
+
+def test_play_scales_by_velocity_and_reports_hits_inside_the_clip():
+    kit = _sine_kit()
+    from idm_host.train.patterns import Pattern
+
+    p = Pattern.from_hits([(0.5, 38, 1.0), (2.5, 38, 0.5), (3.0, 38, 0.25)], 4.0)
+    stems, hits = play(kit, p, IDM_CLASSES, np.random.default_rng(0), start_s=2.0, duration_s=2.0)
+    assert [round(t, 3) for t, _ in hits["SD"]] == [0.5, 1.0]
+    k = IDM_CLASSES.index("SD")
+    a = np.abs(stems[k, int(0.5 * SR):int(0.52 * SR)]).max()
+    b = np.abs(stems[k, int(1.0 * SR):int(1.02 * SR)]).max()
+    assert a / b > 1.5  # 0.5 vs 0.25 velocity (the second rings over the first)
+
+
+def test_procedural_kits_differ_and_cover_every_class():
+    a, b = procedural_kit(1), procedural_kit(2)
+    assert set(a.classes) == set(IDM_CLASSES)
+    xa = a.instruments[36][0].layers[-1].samples
+    xb = b.instruments[36][0].layers[-1].samples
+    assert xa.size != xb.size or not np.allclose(xa, xb)
+
+
+def test_features_have_the_documented_shape_and_rise():
+    x = torch.zeros(1, SR)
+    x[0, SR // 2:] = torch.randn(SR - SR // 2) * 0.1
+    f = spectrogram(x)
+    assert f.shape == (1, 2, n_frames(SR), N_BANDS)
+    rise = f[0, 1].sum(-1)
+    assert int(torch.argmax(rise)) == pytest.approx(SR // 2 / HOP, abs=2)
+
+
+def test_pick_peaks_keeps_the_higher_of_close_peaks():
+    p = np.zeros(50, dtype=np.float32)
+    p[[10, 12, 30]] = [0.6, 0.9, 0.4]
+    assert pick_peaks(p, 0.5).tolist() == [12]
+    assert pick_peaks(p, 0.3).tolist() == [12, 30]
+    # the picks at a higher threshold are the low-threshold picks that reach it
+    q = np.random.default_rng(0).random(500).astype(np.float32)
+    low = pick_peaks(q, 0.05)
+    for thr in (0.3, 0.6, 0.9):
+        assert pick_peaks(q, thr).tolist() == low[q[low] >= thr].tolist()
+
+
+def _tiny(tmp_path, calibration):
+    torch.manual_seed(0)
+    net = CRNN(TranscriberConfig(IDM_CLASSES, conv=(4, 4), proj=8, hidden=8, gru_layers=1))
+    path = tmp_path / "tiny.pt"
+    save_transcriber(path, net, calibration=calibration)
+    return path, net
+
+
+def test_thresholds_and_velocity_calibration_come_from_the_sidecar(tmp_path):
+    cal = Calibration({"KD": 0.3, "SD": 0.7}, {"KD": (2.0, 0.1)})
+    path, _ = _tiny(tmp_path, cal)
+    tr = Transcriber.load(path)
+    assert tr.calibration.threshold("KD") == 0.3 and tr.calibration.threshold("SD") == 0.7
+    assert tr.calibration.threshold("HH_CHH") == 0.5
+    k, t = len(IDM_CLASSES), 100
+    act = {"prob": np.zeros((k, t), np.float32), "velocity": np.full((k, t), 0.25, np.float32),
+           "offset": np.zeros((k, t), np.float32)}
+    for c in ("KD", "SD"):
+        act["prob"][IDM_CLASSES.index(c), 40] = 0.5
+    out = tr.transcription_from(act, t * HOP)
+    assert len(out.hits["KD"]) == 1 and len(out.hits["SD"]) == 0  # 0.5 >= 0.3, < 0.7
+    assert out.hits["KD"][0].velocity == pytest.approx(0.6)       # 2 * 0.25 + 0.1
+    assert out.hits["KD"][0].time_s == pytest.approx(0.4)
+
+
+def test_a_changed_weights_file_is_refused(tmp_path):
+    path, _ = _tiny(tmp_path, Calibration())
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        Transcriber.load(path)
+    side = json.loads(path.with_suffix(".json").read_text())
+    side["calibration"]["thresholds"] = {"KD": 1.5}
+    side.pop("sha256")
+    path.with_suffix(".json").write_text(json.dumps(side))
+    with pytest.raises(ModelError, match="threshold"):
+        Transcriber.load(path)
+
+
+def test_long_input_is_windowed_without_changing_frames_far_from_edges(tmp_path):
+    from idm_host import transcriber as T
+
+    path, _ = _tiny(tmp_path, Calibration())
+    tr = Transcriber.load(path)
+    x = np.random.default_rng(0).standard_normal(int(SR * 6)).astype(np.float32) * 0.1
+    whole = tr.activations(x)
+    old = T.WINDOW_S, T.CONTEXT_S
+    try:
+        T.WINDOW_S, T.CONTEXT_S = 2.0, 3.0
+        windowed = tr.activations(x)
+    finally:
+        T.WINDOW_S, T.CONTEXT_S = old
+    # with 3 s of context the recurrent state has forgotten the window edges to float precision
+    assert np.allclose(whole["prob"], windowed["prob"], atol=1e-3)
+
+
+def test_user_hits_are_used_exactly_when_a_transcriber_is_loaded(tmp_path):
+    from idm_host.engine import Separator
+
+    path, _ = _tiny(tmp_path, Calibration())
+    sep = Separator("default", transcriber=path)
+    assert sep.transcriber is not None
+    x = np.random.default_rng(0).standard_normal(SR * 2).astype(np.float32) * 0.1
+    mine = Transcription(sep.classes, {"KD": (Hit(0.1234567, 0.33),), "SD": (Hit(1.5, 1.0),)}, 2.0)
+    a = sep.analyze(x, mine, sample_rate=SR)
+    assert a.transcription.hits["KD"] == (Hit(0.1234567, 0.33),)
+    assert a.transcription.hits["SD"] == (Hit(1.5, 1.0),)
+    assert all(not a.transcription.hits[c] for c in sep.classes if c not in ("KD", "SD"))
