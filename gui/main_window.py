@@ -368,6 +368,12 @@ class MainWindow(FileActions, QMainWindow):
         if not self._placed:  # once the window manager has framed the window, keep the frame on screen
             self._placed = True
             QTimer.singleShot(0, self._place)
+            # a window manager may add its frame a moment after the window maps: check once more
+            # (a child timer, so that it dies with the window)
+            again = QTimer(self)
+            again.setSingleShot(True)
+            again.timeout.connect(lambda: screen_fit.keep_on_screen(self))
+            again.start(400)
 
     def _place(self) -> None:
         screen_fit.keep_on_screen(self)
