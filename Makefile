@@ -18,7 +18,7 @@ GUI_APT_PACKAGES ?= libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x1
 # Lua 5.4 to run the REAPER script under test.
 PLUGIN_APT_PACKAGES ?= dpf-source g++ make lv2-dev ardour lua5.4
 
-.PHONY: demo test bench setup apt-deps plugin plugin-deps clean
+.PHONY: demo test bench setup apt-deps plugin plugin-deps peer-venv clean
 
 setup: $(STAMP)
 
@@ -52,10 +52,21 @@ demo: $(STAMP)
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(GUI_APT_PACKAGES)"
 	$(PY) -m idm_host.demo --out demo-out
 
-test: $(STAMP) apt-deps plugin
+test: $(STAMP) apt-deps plugin peer-venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+# ADTOF, the published transcriber the evaluation compares against, runs from ../shared/peers in a
+# venv of its own (evaluation only: never imported by the project). Skipped when ../shared/peers is absent.
+PEER_VENV := .peer-venv
+PEERS ?= ../shared/peers
+peer-venv: $(PEER_VENV)/.installed-stamp
+
+$(PEER_VENV)/.installed-stamp:
+	@if [ -f $(PEERS)/run_adtof.py ]; then \
+	  $(PYTHON) -m venv $(PEER_VENV) && $(PEER_VENV)/bin/pip install -q torch==2.13.0 librosa pretty_midi && touch $@; \
+	else echo "note: $(PEERS) not found; the ADTOF comparison is skipped"; fi
+
+bench: $(STAMP) peer-venv
 	$(PY) -m bench.run --out BENCHMARKS.md
 
 clean:
