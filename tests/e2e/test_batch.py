@@ -3,21 +3,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mido
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args, env=None, timeout=600):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "idm_host", *map(str, args)], capture_output=True, text=True,
-                          env=e, timeout=timeout, cwd=REPO)
+from clikit import cli
 
 
 @pytest.fixture(scope="module")

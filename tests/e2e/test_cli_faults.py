@@ -16,20 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from clikit import REPO, cli, cli_cmd
+
 sys.path.insert(0, str(REPO / "tests" / "unit"))
-
-
-def _cmd(*args):
-    return [sys.executable, "-m", "idm_host", *map(str, args)]
-
-
-def cli(*args, env=None, timeout=600, preexec_fn=None, wrap=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    cmd = _cmd(*args) if wrap is None else wrap(_cmd(*args))
-    return subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout, cwd=REPO,
-                          preexec_fn=preexec_fn)
 
 
 def one_line_error(r, needle: str) -> None:
@@ -174,7 +163,7 @@ def test_deep_json_is_a_clear_error(tmp_path):
 # ------------------------------------------------------------------------ two runs, kills
 def _start(args, env):
     e = dict(os.environ, **env)
-    return subprocess.Popen(_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=REPO)
+    return subprocess.Popen(cli_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=REPO)
 
 
 def _wait_for(pred, timeout=120.0):

@@ -3,7 +3,6 @@ whole files of every kind pass; a full disk while writing is an error."""
 from __future__ import annotations
 
 import re
-import resource
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
-from idm_host.audio import check_complete, load_audio, save_audio
+from idm_host.audio import check_complete, load_audio
 from idm_host.errors import AudioError
 
 SR = 44100
