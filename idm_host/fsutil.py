@@ -269,11 +269,14 @@ class FolderLock:
 
 
 @contextmanager
-def atomic_file(path: PathLike, *, overwrite: bool = False, suffix: str = TEMP_FILE_SUFFIX) -> Iterator[BinaryIO]:
+def atomic_file(path: PathLike, *, overwrite: bool = False, suffix: str = TEMP_FILE_SUFFIX,
+                clean: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path`` at once.
 
     On any error the temporary file is removed and ``path`` is left as it was. OS errors become
     :class:`IdmError` naming the file. A link at ``path`` is replaced, never written through.
+    With ``clean``, temporaries of ``path`` that killed writers left are removed first (this lists
+    the folder: writers of many files into one folder pass ``False`` and sweep it once instead).
 
     Raises:
         IdmError: ``path`` exists and ``overwrite`` is false, or the write failed.
@@ -285,7 +288,8 @@ def atomic_file(path: PathLike, *, overwrite: bool = False, suffix: str = TEMP_F
         raise IdmError(f"{p}: is a folder; choose a file name")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(p)
+        if clean:
+            remove_leftovers(p)
         tmp = make_temp(p, suffix)
     except OSError as exc:
         raise IdmError(f"{p}: cannot write ({os_error_text(exc)})") from exc
@@ -305,16 +309,16 @@ def atomic_file(path: PathLike, *, overwrite: bool = False, suffix: str = TEMP_F
         raise
 
 
-def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+def atomic_write_bytes(path: PathLike, data: bytes, *, overwrite: bool = False, clean: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
-    with atomic_file(path, overwrite=overwrite) as f:
+    with atomic_file(path, overwrite=overwrite, clean=clean) as f:
         f.write(data)
     return Path(path)
 
 
-def atomic_write_text(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
+def atomic_write_text(path: PathLike, text: str, *, overwrite: bool = False, clean: bool = True) -> Path:
     """:func:`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite, clean=clean)
 
 
 def fsync_dir(folder: Path) -> None:
