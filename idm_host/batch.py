@@ -218,7 +218,8 @@ def write_record(job: BatchJob, unit: WorkUnit, summary: dict | None) -> None:
     rec = {"format": RECORD_FORMAT, "job": job.fingerprint(), "input": unit.input, "input_size": st.st_size,
            "input_mtime_ns": st.st_mtime_ns, "outputs": _output_sizes(unit.outputs), "summary": summary,
            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    atomic_write_text(record_path(job.out_dir, unit.name), json.dumps(rec, indent=1, default=str), overwrite=True)
+    atomic_write_text(record_path(job.out_dir, unit.name), json.dumps(rec, indent=1, default=str), overwrite=True,
+                      clean=False)  # the records folder is swept once per batch (run_batch)
 
 
 def completed(job: BatchJob, unit: WorkUnit) -> dict | None:
@@ -502,6 +503,7 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
             report(s)
         if job.out_dir is not None and Path(job.out_dir).is_dir():
             sweep_folder(Path(job.out_dir))
+            sweep_folder(Path(job.out_dir) / RECORD_DIR)
         todo = []
         for u in units:
             rec = completed(job, u)
