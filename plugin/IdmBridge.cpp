@@ -38,8 +38,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 START_NAMESPACE_DISTRHO
 
@@ -53,11 +58,13 @@ enum ParamIds : uint32_t {
     kParamConnected,    // output: 1 while connected to the server
     kParamHits,         // output: hits in the current analysis
     kParamTakes,        // output: takes whose hits came back
+    kParamEdit,         // trigger: open the last take in idm-studio; its saved edits come back
     kParamCount
 };
 
-enum StateIds : uint32_t { kStateHost = 0, kStatePort, kStateDrumMap, kStateAnalysis, kStateStatus, kStateCount };
-const char* const kStateKeys[kStateCount] = {"host", "port", "drum_map", "analysis", "status"};
+enum StateIds : uint32_t { kStateHost = 0, kStatePort, kStateDrumMap, kStateAnalysis, kStateStatus, kStateStudio,
+                          kStateCount };
+const char* const kStateKeys[kStateCount] = {"host", "port", "drum_map", "analysis", "status", "studio"};
 
 enum CaptureMode { kCaptureOff = 0, kCaptureWhilePlaying = 1, kCaptureAlways = 2 };
 
@@ -128,6 +135,7 @@ struct Pending {  // a take sent, its hits not back yet
     double nextAsk = 0.0;  // when to ask again with /idm/hits (after a reconnect)
     int asks = 0;
     std::vector<Hit> hits;
+    bool edit = false;  // the hits saved in idm-studio (/idm/edit/hits), not the analysis's
 };
 
 }  // namespace
@@ -228,6 +236,12 @@ protected:
             p.symbol = "takes";
             p.ranges = ParameterRanges(0, 0, 1e6f);
             break;
+        case kParamEdit:  // a switch, not a DPF trigger (hosts do not all deliver those): each turn-on edits
+            p.hints = kParameterIsAutomatable | kParameterIsBoolean | kParameterIsInteger;
+            p.name = "Edit in idm-studio";
+            p.symbol = "edit";
+            p.ranges = ParameterRanges(0, 0, 1);
+            break;
         }
     }
 
@@ -240,6 +254,7 @@ protected:
         case kStateDrumMap: s.defaultValue = kDrumMapNames[kDefaultDrumMap]; s.label = "Drum map"; break;
         case kStateAnalysis: s.defaultValue = ""; s.label = "Last analysis"; break;
         case kStateStatus: s.defaultValue = ""; s.label = "Status"; s.hints = kStateIsHostReadable; break;
+        case kStateStudio: s.defaultValue = "idm-studio"; s.label = "Editor program"; s.hints = kStateIsHostWritable; break;
         }
     }
 
@@ -252,6 +267,7 @@ protected:
         case kParamConnected: return connected_.load(std::memory_order_relaxed) ? 1.f : 0.f;
         case kParamHits: return float(hitCount_.load(std::memory_order_relaxed));
         case kParamTakes: return float(takesDone_.load(std::memory_order_relaxed));
+        case kParamEdit: return editSwitch_.load(std::memory_order_relaxed) ? 1.f : 0.f;
         }
         return 0.f;
     }
@@ -264,15 +280,21 @@ protected:
         case kParamDrumMap:
             drumMap_.store(std::min(kNumDrumMaps - 1, std::max(0, int(std::lround(value)))));
             break;
+        case kParamEdit: {
+            const bool on = value >= 0.5f;
+            if (on && !editSwitch_.exchange(on)) editRequested_.store(true);  // the sender thread does the work
+            else editSwitch_.store(on);
+            break;
+        }
         default: break;
         }
     }
 
     String getState(const char* key) const override {
         const std::string k(key);
-        if (k == "host" || k == "port") {
+        if (k == "host" || k == "port" || k == "studio") {
             std::lock_guard<std::mutex> g(configMutex_);
-            return String((k == "host" ? host_ : std::to_string(port_)).c_str());
+            return String((k == "host" ? host_ : k == "studio" ? studio_ : std::to_string(port_)).c_str());
         }
         if (k == "drum_map") return String(kDrumMapNames[drumMap_.load()]);
         if (k == "analysis") {
@@ -302,6 +324,9 @@ protected:
             } else {
                 log("state: port '" + v + "' is not a TCP port (1..65535); kept " + std::to_string(port_));
             }
+        } else if (k == "studio") {
+            std::lock_guard<std::mutex> g(configMutex_);
+            if (!v.empty()) studio_ = v;
         } else if (k == "drum_map") {
             int m = drumMapIndex(v);
             if (m >= 0) drumMap_.store(m);
@@ -649,6 +674,7 @@ private:
                 startConnect(now);
             }
         }
+        edit(now);
         // encode the next items while the output buffer is small
         while (!queue_.empty() && (out_.size() - outPos_) < (size_t(1) << 20)) {
             Item& it = queue_.front();
@@ -686,6 +712,7 @@ private:
                     p.frames = streamFrames_;
                     p.nextAsk = now + 1e9;  // the hits come by themselves; asked for only after a reconnect
                     pending_[streamId_] = std::move(p);
+                    spans_[streamId_] = std::make_pair(streamStart_, streamFrames_);
                 }
                 streamOpen_ = false;
             }
@@ -877,12 +904,30 @@ private:
                 return;
             }
             mergeTake(p);
+            if (p.edit) {
+                log("take " + std::to_string(m.args[0].i) + ": " + std::to_string(p.hits.size()) +
+                    " hits as saved in the editor");
+                return;
+            }
+            lastTake_ = int32_t(m.args[0].i);
             takesDone_.fetch_add(1);
             log("take " + std::to_string(m.args[0].i) + " analysed: " + std::to_string(p.hits.size()) + " hits over " +
                 std::to_string(p.frames) + " frames from frame " + std::to_string(p.start));
+        } else if (m.address == "/idm/edit/session") {
+            if (!(m.isInt(0) && m.isStr(1)) || m.args[1].s.empty()) return badReply(m);
+            editId_ = int32_t(m.args[0].i);
+            editPath_ = m.args[1].s;
+            editAsked_ = false;
+            editMtime_ = sessionMtime();
+            openEditor();
         } else if (m.address == "/idm/error") {
             const int64_t id = m.isInt(0) ? m.args[0].i : 0;
             const std::string text = m.isStr(1) ? m.args[1].s : std::string("(no message)");
+            if (id == lastTake_ && editAsked_ && text.find("still running") != std::string::npos) {
+                editWanted_ = true;  // the server is still writing the take's files: ask again soon
+                editRetryAt_ = nowS() + 0.5;
+                return;
+            }
             auto it = pending_.find(int32_t(id));
             if (it != pending_.end() && text.find("still running") != std::string::npos) {
                 it->second.nextAsk = nowS() + 2.0;  // asked too early after a reconnect
@@ -914,11 +959,73 @@ private:
             }
             p.hits.clear();
             p.nextAsk = now + 5.0;
-            idmosc::Message m("/idm/hits");
+            idmosc::Message m(p.edit ? "/idm/edit/hits" : "/idm/hits");
             m.i(it->first).s(key_);
             append(m);
             ++it;
         }
+    }
+
+    // ------------------------------------------------------------------------- edit round trip
+    // "Edit": ask the server for a session of the last take, open it in the editor program; when
+    // the session is saved there (its session.json changes), ask for the saved hits.
+    void edit(double now) {
+        if (editRequested_.exchange(false)) {
+            if (lastTake_ == 0) log("edit: no analysed take yet; play the section with capture on first");
+            else editWanted_ = true;
+        }
+        if (editWanted_ && now >= editRetryAt_) {
+            if (fd_ < 0 && !connecting_ && now >= retryAt_) startConnect(now);
+            if (fd_ >= 0 && !connecting_) {
+                idmosc::Message m("/idm/edit");
+                m.i(lastTake_).s(key_);
+                append(m);
+                editWanted_ = false;
+                editAsked_ = true;
+            }
+        }
+        for (auto it = children_.begin(); it != children_.end();) {  // reap editors that exited
+            int st = 0;
+            if (::waitpid(*it, &st, WNOHANG) == *it) it = children_.erase(it);
+            else ++it;
+        }
+        if (editPath_.empty() || now < nextEditPoll_) return;
+        nextEditPoll_ = now + 0.25;
+        const int64_t mt = sessionMtime();
+        if (mt == editMtime_ || mt == 0) return;
+        editMtime_ = mt;
+        auto span = spans_.find(editId_);
+        if (span == spans_.end()) return;
+        Pending p;
+        p.start = span->second.first;
+        p.frames = span->second.second;
+        p.edit = true;
+        p.nextAsk = now;  // sent by askAgain() once connected
+        pending_[editId_] = std::move(p);
+    }
+
+    int64_t sessionMtime() const {
+        struct stat st;
+        if (::stat((editPath_ + "/session.json").c_str(), &st) != 0) return 0;
+        return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    }
+
+    void openEditor() {
+        std::string studio;
+        {
+            std::lock_guard<std::mutex> g(configMutex_);
+            studio = studio_;
+        }
+        std::vector<char*> argv = {const_cast<char*>(studio.c_str()), const_cast<char*>(editPath_.c_str()), nullptr};
+        pid_t pid = 0;
+        const int rc = ::posix_spawnp(&pid, studio.c_str(), nullptr, nullptr, argv.data(), environ);
+        if (rc != 0) {
+            log("edit: cannot start '" + studio + "': " + std::strerror(rc) + " (set the plug-in's 'studio' state "
+                "to the editor's path); the session is " + editPath_);
+            return;
+        }
+        children_.push_back(pid);
+        log("edit: opened " + editPath_ + " in " + studio + "; saved edits come back here");
     }
 
     // Replace the hits inside the take's span with the take's hits.
@@ -966,6 +1073,7 @@ private:
     mutable std::mutex configMutex_;
     std::string host_ = "127.0.0.1";
     int port_ = 9001;
+    std::string studio_ = "idm-studio";
     std::atomic<uint64_t> configVersion_{0};
     uint64_t seenConfig_ = 0;
 
@@ -999,6 +1107,15 @@ private:
     uint64_t garbage_ = 0;
     int reconnects_ = 0;
     std::string key_;
+    std::atomic<bool> editRequested_{false}, editSwitch_{false};
+    bool editWanted_ = false, editAsked_ = false;
+    double editRetryAt_ = 0.0;
+    int32_t lastTake_ = 0, editId_ = 0;
+    std::string editPath_;
+    int64_t editMtime_ = 0;
+    double nextEditPoll_ = 0.0;
+    std::map<int32_t, std::pair<int64_t, int64_t>> spans_;  // take id -> (start frame, frames)
+    std::vector<pid_t> children_;
 
     DISTRHO_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(IdmBridge)
 };

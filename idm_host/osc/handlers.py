@@ -40,6 +40,8 @@ ADDRESSES: dict[str, str] = {
     "/idm/midi/notes": "_on_midi_notes",
     "/idm/render": "_on_render",
     "/idm/hits": "_on_hits",
+    "/idm/edit": "_on_edit",
+    "/idm/edit/hits": "_on_edit_hits",
 }
 #: Addresses served without the token (when the server has one).
 OPEN_ADDRESSES = frozenset({"/idm/ping", "/idm/auth"})

@@ -224,6 +224,7 @@ class JobQueue:
                 time.sleep(0.0005)  # pace bursts so a client's receive buffer keeps up
         if job.timeline is not None and isinstance(job.source, Audio):  # a plug-in's stream: frame-exact hits
             self._send_frame_hits(job.reply, job.id, tr, job.source.sample_rate, job.timeline)
+            self._keep_take_audio(job.id, job.source)  # for /idm/edit (idm-studio)
 
     def _write_outputs(self, job: _Job, tr: Transcription, kit: Kit | None, blocks, classes, rate: int,
                        channels: int, progress) -> Path:

@@ -14,6 +14,8 @@ host's sample frames, not on float32 seconds (exact only up to 256 s at 44.1/48 
   ``/idm/hits/end i:id i:count``.
 - ``/idm/hits i:id [s:key]`` asks for that list again (after a reconnect: give the key); it works
   for any finished analysis (``/idm/open`` ones count from frame 0 of the file).
+- ``/idm/edit i:id s:key`` and ``/idm/edit/hits i:id s:key``: the edit round trip with idm-studio
+  (:class:`EditHandlers`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ..errors import OscError
 from ..types import Transcription
@@ -81,8 +85,79 @@ def build_typed(address: str, spec: str, *args: Any) -> bytes:
     return b.build().dgram
 
 
-class TimelineHandlers:
-    """The ``/idm/hits`` request and the frame-exact hit list (mixed into the server)."""
+#: Takes whose audio the server keeps for ``/idm/edit`` (the oldest files are removed).
+KEEP_TAKES = 8
+
+
+class EditHandlers:
+    """The edit round trip: ``/idm/edit i:id s:key`` writes a session of a plug-in's take that
+    idm-studio opens (reply ``/idm/edit/session i:id s:path``); ``/idm/edit/hits i:id s:key`` reads
+    the hits saved there and sends them as ``/idm/hit/frame`` on the take's timeline, then
+    ``/idm/hits/end``. The take's audio is kept (float32 WAV) under ``out_dir/plugin-takes``."""
+
+    def _keep_take_audio(self, id_: int, audio) -> None:
+        """Write a timeline stream's audio for a later ``/idm/edit`` (worker thread, after its hits)."""
+        from ..audio import save_audio
+
+        folder = self.out_dir / "plugin-takes"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"take-{id_}.wav"
+            if path.exists() or path.is_symlink():
+                path.unlink()
+            save_audio(path, audio.samples, audio.sample_rate, bit_depth=32)
+            takes = sorted(folder.glob("take-*.wav"), key=lambda p: p.stat().st_mtime)
+            for old in takes[:-KEEP_TAKES]:
+                old.unlink()
+        except Exception as exc:  # the analysis itself succeeded: say so in the log, keep serving
+            log_warning(f"could not keep the audio of take {id_} for /idm/edit: {exc}")
+
+    def _edit_result(self, msg, usage: str):
+        reply_id, key = _args(msg, "is", usage)
+        with self._lock:
+            res = self._results.get(reply_id)
+            running = reply_id in self._jobs
+        if res is None and running:
+            raise OscError(f"id {reply_id}: the analysis is still running; ask again when it is done")
+        timeline = getattr(res, "timeline", None) if res is not None else None
+        if res is None or timeline is None or not timeline.key or not hmac.compare_digest(
+                key.encode("utf-8", "surrogatepass"), timeline.key.encode("utf-8", "surrogatepass")):
+            raise OscError(f"id {reply_id}: no finished plug-in take with this id and key")
+        return reply_id, res, timeline
+
+    def _on_edit(self, msg, reply) -> None:
+        from ..audio import load_audio
+        from ..session import Session
+        from ..types import Analysis
+
+        id_, res, timeline = self._edit_result(msg, "i:id s:key")
+        wav = self.out_dir / "plugin-takes" / f"take-{id_}.wav"
+        path = self.out_dir / "plugin-takes" / f"take-{id_}.idmsession"
+        if not path.exists():
+            if not wav.is_file() or res.kit is None:
+                raise OscError(f"id {id_}: the take's audio is no longer kept (the server keeps the last "
+                               f"{KEEP_TAKES}); play the section again to analyse it anew")
+            audio = load_audio(wav, sample_rate=None)
+            k = len(res.kit.classes)
+            analysis = Analysis(res.transcription, res.kit, None, np.asarray(res.track_gains if res.track_gains
+                                is not None else np.ones(k), np.float32), np.zeros(6, np.float32), res.model, audio)
+            Session.from_analysis(analysis, source=wav, keep_stems=False).save(path)
+        self._send(reply, "/idm/edit/session", id_, str(path))
+
+    def _on_edit_hits(self, msg, reply) -> None:
+        from ..session import Session
+
+        id_, res, timeline = self._edit_result(msg, "i:id s:key")
+        path = self.out_dir / "plugin-takes" / f"take-{id_}.idmsession"
+        if not path.is_dir():
+            raise OscError(f"id {id_}: no session of this take; send /idm/edit first")
+        tr = Session.load(path).transcription()
+        self._send_frame_hits(reply, id_, tr, int(res.audio_info[1]), timeline)
+
+
+class TimelineHandlers(EditHandlers):
+    """The ``/idm/hits`` request and the frame-exact hit list (mixed into the server, with
+    :class:`EditHandlers`)."""
 
     def _send_frame_hits(self, reply, id_: int, tr: Transcription, rate: int, timeline: Timeline | None) -> None:
         hits = frame_hits(tr, rate, timeline.frame if timeline is not None else 0)
@@ -114,3 +189,9 @@ class TimelineHandlers:
         if not rate:
             raise OscError(f"id {id_}: this analysis has no sample rate to count frames at")
         self._send_frame_hits(reply, id_, res.transcription, int(rate), timeline)
+
+
+def log_warning(text: str) -> None:
+    import logging
+
+    logging.getLogger("idm_host.osc").warning("%s", text)

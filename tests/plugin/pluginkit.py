@@ -227,8 +227,8 @@ def set_param(plugin, name: str, value) -> None:
         return
     for i in range(plugin.num_params):
         info = plugin.get_param_info(i)
-        if info["name"].lower().replace(" ", "_") == name:
-            lo, hi = 0.0, float({"capture": 2, "play_hits": 1, "drum_map": _n_maps() - 1}[name])
+        if info["name"].lower().replace(" ", "_").startswith(name):  # "edit" is "Edit in idm-studio"
+            lo, hi = 0.0, float({"capture": 2, "play_hits": 1, "drum_map": _n_maps() - 1, "edit": 1}[name])
             plugin.set_param(i, (float(value) - lo) / (hi - lo))
             return
     raise KeyError(name)
