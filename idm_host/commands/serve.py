@@ -98,4 +98,15 @@ def run(args: argparse.Namespace) -> int:
         server.stop(timeout_s=0.5)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if server.threads_alive:
+        # a job still inside native code (torch, a decoder): stop() has removed its partial output;
+        # exiting through interpreter shutdown would tear the thread down mid-call (C++ aborts
+        # with "terminate called without an active exception"), so leave at once, streams flushed
+        import logging
+        import os
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0

@@ -11,7 +11,8 @@ Address space (``i`` int32, ``f`` float32, ``s`` string, ``b`` blob):
 ==============================================  ===================================================
 request                                         reply
 ==============================================  ===================================================
-``/idm/ping`` (optional ``i:tag``)                ``/idm/pong s:version`` (and the ``tag``)
+``/idm/ping`` (optional ``i:tag``)              ``/idm/pong s:version`` (and the ``tag``)
+``/idm/auth s:token``                           ``/idm/auth/ok`` (only servers with a token need it)
 ``/idm/open s:path`` or ``i:id s:path``         analysis of a file the server can read (below)
 ``/idm/audio/begin i:id i:rate i:ch i:frames``  opens stream ``id`` (no reply unless an error)
 ``/idm/audio/chunk i:id i:seq b:data``          ``data`` = float32 little-endian, interleaved;
@@ -38,6 +39,12 @@ declared length, or an end before all frames arrived is an error and aborts the 
 silence. Memory is bounded per stream (``max_stream_s``), for all streams together
 (``max_total_mb``), by the number of streams (``max_streams``) and queued jobs; a stream idle for
 ``stream_timeout_s`` (a client that vanished) is dropped.
+
+Who may do what (:mod:`idm_host.osc.access`): binding beyond loopback needs ``allow_remote``;
+clients on other machines may stream audio, read files only inside ``allow_read`` folders and write
+only inside ``out_dir``; with a ``token`` every client sends ``/idm/auth`` first. Jobs, streams and
+results belong to the client that started them. Packets are parsed by :mod:`idm_host.osc.wire`
+(bounded work, never python-osc's parser); see docs/RELIABILITY.md.
 
 Clients and results: :attr:`OscServer.clients` lists the clients the server knows (a TCP client
 while its connection is open, a UDP client until it has been silent for ``client_timeout_s``), each

@@ -227,6 +227,12 @@ class OscServer(AddressHandlers, JobQueue):
         return self._udp is not None and not self._stopping.is_set()
 
     @property
+    def threads_alive(self) -> bool:
+        """Whether any of the server's threads still runs (after :meth:`stop`: a job that did not
+        notice its cancellation in time, e.g. inside a long native call)."""
+        return any(t.is_alive() for t in self._threads)
+
+    @property
     def clients(self) -> tuple[OscClient, ...]:
         """The clients the server knows now, oldest first: every TCP client with an open connection
         and every UDP client heard from within ``client_timeout_s``. Immutable snapshots."""

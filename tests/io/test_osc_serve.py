@@ -116,3 +116,24 @@ def test_signal_stops_the_server_during_a_flood(sig, tmp_path):
             proc.kill()
             proc.wait()
     assert not list((tmp_path / "out").glob(".idm-osc-partial-*"))
+
+
+def test_sigterm_during_a_job_exits_cleanly(demo_loop, tmp_path):
+    """SIGTERM while the real model analyses: exit 0, no partial output folder, no native abort."""
+    proc, info = start_serve("--port", "0", "--out", str(tmp_path / "out"))
+    udp = UdpPeer(tuple(info["udp"]))
+    try:
+        udp.send("/idm/open", 1, str(demo_loop))
+        udp.wait_for("/idm/progress", where=lambda m: m.params[0] == 1 and m.params[2] != "queued", timeout_s=120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "terminate called" not in err and "Traceback" not in err, err
+    finally:
+        udp.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = tmp_path / "out"
+    left = list(out.iterdir()) if out.exists() else []
+    assert all((p / "transcription.mid").is_file() for p in left), left  # no partial or half-written folder
