@@ -40,7 +40,7 @@ def _groove(duration_s: float) -> dict:
 def _session(duration_s: float):
     from sessionkit import make_analysis
 
-    from idm_host.presets import kit_command
+    from idm_host.kit_presets import kit_command
     from idm_host.session import Compound, Session, SetEffects
 
     s = Session.from_analysis(make_analysis(duration_s=duration_s, hits=_groove(duration_s)), keep_stems=False)

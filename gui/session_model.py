@@ -23,7 +23,7 @@ from idm_host.tempo import Tempo
 from idm_host.types import Audio, Stems
 
 from .keys import key_sequences
-from .views.waveform import Peaks
+from .peaks import Peaks
 
 log = logging.getLogger(__name__)
 

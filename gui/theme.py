@@ -20,6 +20,11 @@ SELECTION = QColor("#ffffff")
 PLAYHEAD = QColor("#ff5a4f")
 WAVEFORM = QColor("#6fa8dc")
 
+#: Layout shared by the views that line up with the onset grid: the width of the lane headers (px)
+#: and the height of the grid's bar ruler (px).
+HEADER_W = 128
+RULER_H = 24
+
 #: Hue (degrees) per 5-group, so that related classes share a colour family.
 _GROUP_HUES = {"KD": 12, "SD": 42, "HH": 190, "TT": 130, "CY": 280}
 

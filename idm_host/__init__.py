@@ -46,7 +46,7 @@ _LAZY = {
     # rendering, effects, presets, kits
     "Render": "render", "render_session": "render", "export_stems": "render",
     "EffectChain": "fx", "load_effect_chain": "fx", "chain_to_json": "fx", "save_effect_chain": "fx",
-    "load_preset": "presets", "list_presets": "presets", "load_kit": "presets", "kit_command": "presets",
+    "load_preset": "presets", "list_presets": "presets", "load_kit": "kit_presets", "kit_command": "kit_presets",
     "synthesize_kit": "kitgen",
 }
 

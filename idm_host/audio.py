@@ -25,6 +25,8 @@ MODEL_SAMPLE_RATE = 44100
 #: Longest input read in one go (s). Longer files are still read: the engine chunks them.
 WRITE_FORMATS = ("wav", "flac")
 BIT_DEPTHS = (16, 24, 32)
+#: File suffixes taken as audio wherever folders are scanned (batch inputs, kit folders, training kits).
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
 
 PathLike = Union[str, os.PathLike]
 

@@ -34,6 +34,10 @@ class PresetError(IdmError):
     """An effect chain, drum map or kit preset is invalid."""
 
 
+class PresetTooNewError(PresetError, SchemaTooNewError):
+    """A preset written by a newer idm-host (both a PresetError and a SchemaTooNewError)."""
+
+
 class MidiError(IdmError):
     """A MIDI file or port could not be read, written or opened."""
 

@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import IdmError, PresetError
+from .errors import IdmError, PresetError, PresetTooNewError
 from .presets import load_preset
 
 log = logging.getLogger(__name__)
@@ -281,8 +281,6 @@ def resolve_chain(spec: Any, *, base_dir: Path | None = None) -> dict:
         doc = dict(spec)
         version = doc.get("schema_version", FX_SCHEMA_VERSION)
         if isinstance(version, int) and version > FX_SCHEMA_VERSION:
-            from .presets import PresetTooNewError
-
             raise PresetTooNewError(f"{where or 'effect chain'}: schema {version} is newer than this idm-host reads "
                                     f"({FX_SCHEMA_VERSION}); update idm-host")
         if "effects" not in doc:

@@ -38,6 +38,7 @@ from idm_host.errors import IdmError
 from idm_host.midi import to_midi_velocity
 
 from .. import theme
+from ..theme import HEADER_W, RULER_H
 from . import grid_math
 from .time_axis import TimeAxis
 from .transport import file_drag_mime
@@ -45,8 +46,6 @@ from .transport import file_drag_mime
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
 
-HEADER_W = 128
-RULER_H = 24
 MIN_LANE_H = 18
 DRAG_THRESHOLD_PX = 4
 PICK_RADIUS_PX = 5

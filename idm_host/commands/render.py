@@ -52,7 +52,7 @@ def _parse_fx(items: list[str], classes: tuple[str, ...]) -> list[tuple[str, str
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import IdmError
-    from ..presets import kit_command, load_kit
+    from ..kit_presets import kit_command, load_kit
     from ..render import export_stems, render
     from ..session import SESSION_SUFFIX, Compound, Session, SetEffects, SetKitParams
 

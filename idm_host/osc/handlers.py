@@ -299,7 +299,7 @@ class AddressHandlers(TimelineHandlers):
             raise OscError(f"id {id_}: this analysis has no kit to render with")
         fx_map = _parse_fx(fx)
         # check presets now, so a typo is answered at once rather than after queueing
-        from ..presets import load_kit
+        from ..kit_presets import load_kit
 
         kit_preset = self._preset_arg(kit, reply, load_kit) if kit else None
         from ..fx import validate_effects
@@ -330,7 +330,7 @@ class AddressHandlers(TimelineHandlers):
         session = Session.from_analysis(analysis, source=source, keep_stems=False)
         cmds = []
         if kit_preset is not None:
-            from ..presets import kit_command
+            from ..kit_presets import kit_command
 
             cmds.append(kit_command(session, kit_preset))
         for cls, preset in fx_map.items():

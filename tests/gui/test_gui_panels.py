@@ -168,7 +168,7 @@ def test_transport_tempo_edit_is_undoable_and_moves_the_grid(qtbot, session_mode
 
 
 def test_waveform_peaks_match_a_brute_force_reference():
-    from gui.views.waveform import Peaks
+    from gui.peaks import Peaks
 
     rng = np.random.default_rng(3)
     x = rng.standard_normal(44100 * 3 + 123).astype(np.float32)

@@ -11,7 +11,8 @@ from idm_host.audio import load_audio, save_audio
 from idm_host.classes import IDM_CLASSES
 from idm_host.errors import PresetError
 from idm_host.kitgen import KITS, synthesize_kit, write_kit
-from idm_host.presets import kit_command, list_presets, load_kit, shipped_dir
+from idm_host.kit_presets import kit_command, load_kit
+from idm_host.presets import list_presets, shipped_dir
 from idm_host.render import render
 from idm_host.session import Session
 from sessionkit import SR, make_analysis
