@@ -1,3 +1,8 @@
-from .cli import main
+try:
+    from .cli import main, quiet_exit
+except KeyboardInterrupt:  # Ctrl-C while the program loads: nothing to clean up yet
+    raise SystemExit(130) from None
 
-raise SystemExit(main())
+status = main()
+quiet_exit()
+raise SystemExit(status)

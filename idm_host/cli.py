@@ -15,6 +15,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import threading
 from typing import Sequence
 
 from . import __version__
@@ -40,6 +41,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status. SIGINT or SIGTERM while the sub-commands load or
+    run gives one line and the exit status 130 or 143, never a traceback."""
+    import signal
+
+    from .commands._common import install_termination_handler
+
+    previous = signal.getsignal(signal.SIGTERM)
+    install_termination_handler()  # SIGTERM cleans up as Ctrl-C does
+    try:
+        return _main(argv)
+    except Terminated:
+        print("idm-host: terminated", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("idm-host: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def quiet_exit() -> None:
+    """For the program's last moments (``python -m idm_host``): nothing is left to clean up, so a
+    late SIGINT is ignored and a late SIGTERM ends the process at once, with no traceback from
+    the interpreter's shutdown."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -49,20 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from .commands._common import install_termination_handler
-
-    install_termination_handler()  # SIGTERM cleans up as Ctrl-C does
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # e.g. `idm-host ... --json | head`
         sys.stderr.close()
         return 0
-    except Terminated:
-        print("idm-host: terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("idm-host: interrupted", file=sys.stderr)
-        return 130
     except Cancelled:
         print("idm-host: cancelled", file=sys.stderr)
         return 130
