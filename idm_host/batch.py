@@ -288,8 +288,8 @@ def _run_separate(worker: Worker, unit: WorkUnit, progress) -> dict:
     onsets = Transcription.from_dict(o["onsets"]) if o.get("onsets") else None
     return write_separation(
         worker.separator, unit.input, unit.outputs[0], transcription=onsets, merge=o.get("classes") == "5",
-        format=o.get("format", "wav"), bit_depth=int(o.get("bit_depth", 24)), masking=o.get("masking", "wiener"),
-        alpha=float(o.get("alpha", 1.0)), drum_map=o.get("drum_map", "gm"), overwrite=worker.job.overwrite,
+        format=o.get("format", "wav"), bit_depth=int(o.get("bit_depth", 24)), masking=o.get("masking", "auto"),
+        alpha=None if o.get("alpha") is None else float(o["alpha"]), drum_map=o.get("drum_map", "gm"), overwrite=worker.job.overwrite,
         progress=progress)
 
 

@@ -29,12 +29,13 @@ import torch
 from .audio import MODEL_SAMPLE_RATE, as_audio, load_audio, to_model_rate
 from .dsp import WienerFilter, peak_pick, place_hits
 from .errors import AudioError, IdmError, ModelError
+from .masking import AdaptiveConfig, AdaptiveMasker, AdaptivePlan, check_mode, resolve_mode
 from .progress import ProgressCallback, Stage
 from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Hit, Kit, Stems, Transcription
 
 log = logging.getLogger(__name__)
 
-Masking = Literal["wiener", "none"]
+Masking = Literal["auto", "wiener", "power", "adaptive", "none"]
 
 #: Default chunking of the encoder (s): chunk core length and overlap on each side.
 DEFAULT_CHUNK_S = 30.0
@@ -122,6 +123,7 @@ class Separator:
         normalize: bool = True,
         official_frame_quirk: bool = False,
         snap_kit: float | None = 0.99,
+        adaptive: AdaptiveConfig | None = None,
     ):
         from .model.checkpoints import load_weights
 
@@ -151,6 +153,7 @@ class Separator:
         self.official_frame_quirk = official_frame_quirk
         self.snap_kit = snap_kit
         self._wiener = WienerFilter(cfg.n_fft, self.hop, self.device)
+        self._adaptive = AdaptiveMasker(WienerFilter(cfg.n_fft, self.hop, "cpu"), self.sample_rate, adaptive)
         self._kits: dict[str, np.ndarray] = {}
         self._synth_digest: str | None = None
         from .kit_cache import OneShotStore
@@ -365,42 +368,75 @@ class Separator:
                     active.append(ci)
         return out, active
 
+    def masking_for(self, masking: Masking, *, user_hits: bool, encoded: Encoded | None = None) -> str:
+        """The concrete masking mode for ``masking`` (``"auto"`` resolved by
+        :func:`idm_host.masking.resolve_mode`: adaptive for the user's hits, power otherwise)."""
+        return resolve_mode(masking, user_hits=user_hits)
+
+    def fit_adaptive(self, audio: Audio, transcription: Transcription, kit: Kit, *,
+                     record_divergence: bool = False) -> AdaptivePlan:
+        """Fit the adaptive masks' templates to ``audio`` (at the model rate) for these hits and kit."""
+        hits = self._hit_arrays(self._check_transcription(transcription), kit)
+        return self._adaptive.fit(audio.samples, hits, kit.one_shots, record_divergence=record_divergence)
+
+    def adapted_kit(self, plan: AdaptivePlan, transcription: Transcription, kit: Kit) -> Kit:
+        """The kit that sounds like the record: ``kit``'s one-shots corrected by the fitted templates
+        (:meth:`idm_host.masking.AdaptiveMasker.corrected_one_shots`); same gains and scale."""
+        hits = self._hit_arrays(self._check_transcription(transcription), kit)
+        shots = self._adaptive.corrected_one_shots(plan, kit.one_shots, hits)
+        return Kit(kit.classes, shots, kit.sample_rate, kit.track_gains, kit.velocity_scale)
+
     def iter_blocks(
         self,
         audio: Audio,
         transcription: Transcription,
         kit: Kit,
         *,
-        masking: Masking = "wiener",
-        alpha: float = 1.0,
+        masking: Masking = "auto",
+        alpha: float | None = None,
+        plan: AdaptivePlan | None = None,
+        user_hits: bool = False,
         progress: ProgressCallback | None = None,
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Stream separation: yields ``(start, stems [K, C, n], residual [C, n])`` block by block.
 
         Each block borrows :data:`WIENER_MARGIN` samples on either side so that its samples equal an
         unblocked run. ``audio`` must be at the model rate.
+
+        Args:
+            masking: see :mod:`idm_host.masking`; ``"auto"`` is resolved with ``user_hits``.
+            alpha: mask exponent; by default the mode's (1 for wiener, 2 for power and adaptive).
+            plan: the adaptive fit (:meth:`fit_adaptive`); computed here when needed and not given.
+            user_hits: the transcription is the user's (only matters for ``"auto"``).
         """
-        if masking not in ("wiener", "none"):
-            raise IdmError(f"masking must be 'wiener' or 'none', not {masking!r}")
-        if not alpha > 0:
+        check_mode(masking)
+        mode = self.masking_for(masking, user_hits=user_hits)
+        if alpha is not None and not alpha > 0:
             raise IdmError(f"alpha must be > 0, got {alpha}")
         x = audio.samples
         c, n = x.shape
         hits = self._hit_arrays(transcription, kit)
+        if mode == "adaptive" and plan is None:
+            plan = self._adaptive.fit(x, hits, kit.one_shots)
+        exponent = alpha if alpha is not None else {"wiener": 1.0, "power": 2.0}.get(mode, 2.0)
         starts = list(range(0, n, self.block))
         stage = Stage(progress)
         with torch.inference_mode():
             for i, start in enumerate(starts):
                 end = min(n, start + self.block)
-                if masking == "none":
+                if mode == "none":
                     syn, _ = self.synth_block(hits, kit, start, end - start)
                     stems = np.repeat(syn[:, None, :], c, axis=1)
                 else:
                     seg_a = max(0, start - WIENER_MARGIN)
                     seg_b = min(n, end + WIENER_MARGIN)
                     syn, active = self.synth_block(hits, kit, seg_a, seg_b - seg_a)
-                    mix = torch.from_numpy(np.ascontiguousarray(x[:, seg_a:seg_b])).to(self.device)
-                    out = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), alpha, active)
+                    if mode == "adaptive":
+                        mix = torch.from_numpy(np.ascontiguousarray(x[:, seg_a:seg_b]))
+                        out = self._adaptive.apply(plan, mix, seg_a, hits, active, exponent)
+                    else:
+                        mix = torch.from_numpy(np.ascontiguousarray(x[:, seg_a:seg_b])).to(self.device)
+                        out = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), exponent, active)
                     stems = out[:, :, start - seg_a:end - seg_a].float().cpu().numpy()
                 residual = x[:, start:end] - stems.sum(0)
                 yield start, stems, residual.astype(np.float32)
@@ -412,8 +448,8 @@ class Separator:
         transcription: Transcription | None = None,
         *,
         sample_rate: int | None = None,
-        masking: Masking = "wiener",
-        alpha: float = 1.0,
+        masking: Masking = "auto",
+        alpha: float | None = None,
         kit: Kit | None = None,
         progress: ProgressCallback | None = None,
     ) -> Stems:
@@ -424,8 +460,11 @@ class Separator:
                 ``sample_rate``.
             transcription: hits to use instead of the model's own (used exactly: each hit at its own
                 sample with its own velocity). Classes the transcription lacks get no hits.
-            masking: ``"wiener"`` (soft masks on the real mixture) or ``"none"`` (synthetic stems).
-            alpha: Wiener mask exponent.
+            masking: ``"auto"`` (adaptive masks for a given transcription, power-ratio masks for the
+                model's own hits), ``"wiener"`` (magnitude-ratio masks of the synthetic stems),
+                ``"power"`` (power-ratio masks), ``"adaptive"`` (templates fitted to the mix) or
+                ``"none"`` (the synthetic stems); see :mod:`idm_host.masking`.
+            alpha: mask exponent (default: the mode's, 1 for wiener, 2 for power and adaptive).
             kit: one-shots to use instead of the model's (e.g. from an earlier call).
             progress: ``progress(fraction, message)``; raise :class:`~idm_host.errors.Cancelled` to stop.
 
@@ -454,12 +493,17 @@ class Separator:
         transcription: Transcription | None = None,
         *,
         sample_rate: int | None = None,
-        masking: Masking = "wiener",
-        alpha: float = 1.0,
+        masking: Masking = "auto",
+        alpha: float | None = None,
         kit: Kit | None = None,
         progress: ProgressCallback | None = None,
     ) -> Analysis:
-        """Transcribe, extract the kit and separate in one call; see :meth:`separate` for arguments."""
+        """Transcribe, extract the kit and separate in one call; see :meth:`separate` for arguments.
+
+        With adaptive masking, ``Analysis.kit`` is the kit that sounds like the record
+        (:meth:`adapted_kit`) and ``Analysis.extra["synthetic_kit"]`` the model's own one-shots.
+        ``Analysis.extra["masking"]`` is the mode used."""
+        check_mode(masking)
         stage = Stage(progress)
         a, enc, tr, kit = self.prepare(audio, transcription, sample_rate=sample_rate, kit=kit,
                                        progress=stage.sub(0.0, 0.4))
@@ -468,10 +512,17 @@ class Separator:
         # use huge pages, where zeros would fault in 4 KiB pages (0.75 s against 0.07 s for 3 min)
         stems = np.empty((len(self.classes), c, n), dtype=np.float32)
         residual = np.empty((c, n), dtype=np.float32)
-        for start, block, res in self.iter_blocks(a, tr, kit, masking=masking, alpha=alpha,
+        mode = self.masking_for(masking, user_hits=transcription is not None, encoded=enc)
+        plan = self.fit_adaptive(a, tr, kit) if mode == "adaptive" else None
+        extra: dict = {"masking": mode}
+        if plan is not None:
+            extra["synthetic_kit"] = kit
+        for start, block, res in self.iter_blocks(a, tr, kit, masking=mode, alpha=alpha, plan=plan,
                                                   progress=stage.sub(0.4, 1.0)):
             stems[:, :, start:start + block.shape[2]] = block
             residual[:, start:start + block.shape[2]] = res
+        if plan is not None:
+            kit = self.adapted_kit(plan, tr, kit)
         return Analysis(
             transcription=tr,
             kit=kit,
@@ -480,6 +531,6 @@ class Separator:
             kit_embedding=enc.kit_embedding,
             model=self.model_name,
             audio=a,
-            extra={"kit_logits": enc.kit_logits, "input_gain": enc.input_gain},
+            extra={"kit_logits": enc.kit_logits, "input_gain": enc.input_gain, **extra},
         )
 

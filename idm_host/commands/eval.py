@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ._common import print_json, progress_bar
+from .separate import MASKING_CHOICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("evaluating")
     g.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-    g.add_argument("--masking", choices=("wiener", "none"), default="wiener",
-                   help="score the Wiener stems or the synthetic stems (default: %(default)s)")
+    g.add_argument("--masking", choices=MASKING_CHOICES, default="wiener",
+                   help="the engine's masking mode (see idm-host separate --help; default: %(default)s, "
+                   "as the figures in MODEL_CARD.md)")
+    g.add_argument("--onsets", choices=("model", "true"), default="model",
+                   help="separate with the model's hits, or with each clip's true hits (measures the "
+                   "separation alone; default: %(default)s)")
     g.add_argument("--predictor", choices=("model", "oracle", "silence"), default="model",
                    help="oracle (the references) and silence are sanity checks that need no model")
     g.add_argument("--json", nargs="?", const="-", metavar="OUT",
@@ -94,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         from ..engine import Separator
 
         sep = Separator(args.model, args.device)
-        predictor, system = model_predictor(sep, masking=args.masking), f"{sep.model_name} ({args.masking})"
+        predictor = model_predictor(sep, masking=args.masking, true_hits=args.onsets == "true")
+        system = f"{sep.model_name} ({args.masking}, {args.onsets} hits)"
     with progress_bar(args, "evaluating") as cb:
         results = evaluate(args.dataset, predictor, system=system, progress=cb)
     if args.json == "-":

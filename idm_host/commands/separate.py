@@ -8,6 +8,11 @@ from ._common import add_batch_flags, add_output_flags, batch_progress, progress
 
 #: Latest hit time an onsets file may hold (s): 24 hours, longer than any audio idm-host reads.
 MAX_ONSET_S = 86400.0
+#: The engine's masking modes (``idm_host.masking.MODES``, kept here so that --help needs no torch).
+MASKING_CHOICES = ("auto", "wiener", "power", "adaptive", "none")
+MASKING_HELP = ("auto (default): adaptive for --onsets, power otherwise; wiener: magnitude-ratio masks of the "
+                "synthetic stems; power: power-ratio masks; adaptive: templates fitted to the mix (the kit/ "
+                "one-shots then sound like the record, kit/synthetic/ keeps the model's); none: the synthetic stems")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,9 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", choices=("9", "5"), default="9", help="9 model classes or 5 groups KD/SD/HH/TT/CY")
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
     p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="32 = float (WAV)")
-    p.add_argument("--masking", choices=("wiener", "none"), default="wiener",
-                   help="wiener: masks on the real mix; none: the synthetic stems")
-    p.add_argument("--alpha", type=float, default=1.0, help="Wiener mask exponent (default: %(default)s)")
+    p.add_argument("--masking", choices=MASKING_CHOICES, default="auto",
+                   help=MASKING_HELP)
+    p.add_argument("--alpha", type=float, default=None,
+                   help="mask exponent (default: the mode's: 1 for wiener, 2 for power and adaptive)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (and redo finished files)")
     add_batch_flags(p)
     add_output_flags(p)

@@ -199,10 +199,13 @@ def silence_predictor(clip: ClipData) -> Prediction:
     return Prediction(np.zeros_like(clip.stems), Transcription(clip.classes, {}, None), clip.classes)
 
 
-def model_predictor(separator: Any, *, masking: str = "wiener", alpha: float = 1.0) -> Predictor:
-    """A predictor from an :class:`idm_host.engine.Separator` (mono stems, the model's own hits)."""
+def model_predictor(separator: Any, *, masking: str = "wiener", alpha: float | None = None,
+                    true_hits: bool = False) -> Predictor:
+    """A predictor from an :class:`idm_host.engine.Separator` (mono stems; the model's own hits, or
+    with ``true_hits`` the clip's reference hits, so that only the separation is measured)."""
     def predict(clip: ClipData) -> Prediction:
-        analysis = separator.analyze(clip.mixture, sample_rate=clip.sample_rate, masking=masking, alpha=alpha)
+        analysis = separator.analyze(clip.mixture, clip.transcription if true_hits else None,
+                                     sample_rate=clip.sample_rate, masking=masking, alpha=alpha)
         stems = analysis.stems.audio.mean(axis=1)
         return Prediction(stems.astype(np.float32), analysis.transcription, tuple(analysis.stems.classes))
 
