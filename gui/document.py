@@ -22,7 +22,6 @@ from idm_host.types import Audio, Stems
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
 MIDI_SUFFIXES = (".mid", ".midi")
 
 

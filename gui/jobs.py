@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
 from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal
 
 from idm_host.errors import Cancelled, IdmError
+from idm_host.progress import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._worker: _Worker | None = None
         self._cancel = threading.Event()
-        self._last_emit = 0.0
-        self._last_fraction = 0.0
+        self._throttle = Throttle(PROGRESS_INTERVAL_S)
         self.title = ""
 
     @property
@@ -92,8 +91,7 @@ class JobRunner(QObject):
         if self._worker is not None:
             raise RuntimeError(f"a job is already running ({self.title}); wait or cancel it")
         self._cancel.clear()
-        self._last_emit = 0.0
-        self._last_fraction = 0.0
+        self._throttle.reset()
         self.title = title
         if with_progress:
             kwargs["progress"] = self._report
@@ -117,12 +115,9 @@ class JobRunner(QObject):
     def _report(self, fraction: float, message: str = "") -> None:
         if self._cancel.is_set():
             raise Cancelled("cancelled by the user")
-        now = time.monotonic()
-        fraction = min(max(float(fraction), self._last_fraction), 1.0)
-        if now - self._last_emit >= PROGRESS_INTERVAL_S or fraction >= 1.0:
-            self._last_emit = now
-            self._last_fraction = fraction
-            self.progress.emit(fraction, str(message))  # queued: the runner lives on the GUI thread
+        passed = self._throttle(fraction, message)
+        if passed is not None:
+            self.progress.emit(passed, str(message))  # queued: the runner lives on the GUI thread
 
     # -- GUI thread
     def _on_worker_finished(self) -> None:

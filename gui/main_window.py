@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import (
 )
 
 from idm_host.errors import IdmError
+from idm_host.levels import db_to_gain
 
 from . import document, screen_fit
 from .dialogs.keys_help import EditingKeysDialog
@@ -296,7 +297,7 @@ class MainWindow(FileActions, QMainWindow):
         from idm_host.render import tuned
 
         slot = s.kit[symbol]
-        gain = float(slot.velocity_gain(velocity)) * slot.level * 10 ** (slot.gain_db / 20)
+        gain = float(slot.velocity_gain(velocity)) * slot.level * db_to_gain(slot.gain_db)
         shot = tuned(np.asarray(slot.one_shot), slot.tune_semitones, s.sample_rate)
         self.player.play(shot * gain, s.sample_rate, label="audition")
 

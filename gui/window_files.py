@@ -15,12 +15,12 @@ from idm_host.errors import IdmError
 
 from . import document
 from .dialogs.export import ExportDialog
+from .files import AUDIO_FILTER
 from .settings import push_recent_file, recent_files, remembered_folder, writable_folder
 from .views.transport import is_own_drag
 
 log = logging.getLogger(__name__)
 
-AUDIO_FILTER = "Audio files (*.wav *.flac *.mp3 *.ogg *.aif *.aiff);;All files (*)"
 
 
 class FileActions:

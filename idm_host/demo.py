@@ -3,7 +3,7 @@
 ``python -m idm_host.demo --out demo-out`` makes sure a model is available (the official weights are
 imported from ``$IDM_HOST_REFERENCE`` or ../shared/reference when they are there and nothing else is
 installed), then writes stems, onsets.json, transcription.mid and the kit for
-``examples/drum-loop.flac``. ``--make-example`` re-renders that file.
+``examples/drum-loop.flac`` into ``--out``. ``python tools/make_example.py`` re-renders that file.
 """
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def render_loop(bars: int = 4, bpm: float = 100.0, *, tail_s: float = 1.5) -> np
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
 
 
-def make_example_loop(path: str | os.PathLike = EXAMPLE, *, duration_s: float | None = None,
+def make_example_loop(path: str | os.PathLike, *, duration_s: float | None = None,
                       overwrite: bool = True) -> Path:
     """Write the example loop (4 bars at 100 BPM, or as many bars as fit ``duration_s``)."""
     bars = 4 if duration_s is None else max(1, int(duration_s / 2.4))
@@ -156,11 +156,7 @@ def ensure_model() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m idm_host.demo", description=__doc__)
     ap.add_argument("--out", default="demo-out")
-    ap.add_argument("--make-example", action="store_true", help="re-render examples/drum-loop.flac")
     args = ap.parse_args(argv)
-    if args.make_example:
-        print(make_example_loop(EXAMPLE))
-        return 0
     from .cli import main as cli_main
 
     try:

@@ -6,7 +6,7 @@ engine snaps saturated embeddings to a kit's one-hot (``Separator.snap_kit``), s
 ``n_kits`` one-shot sets that nearly every input uses. Those are computed ahead of time:
 
 * for the shipped default model they are package data (``idm_host/models/one-shots/``, written
-  by ``python -m idm_host.kit_cache --ship``);
+  by ``python tools/ship_one_shots.py``);
 * for an imported model, ``idm-host models import`` computes them into the user cache.
 
 Every entry is one ``.npz`` holding the one-shots (float32 ``[K, L]``), the key it was made for
@@ -156,29 +156,3 @@ def precompute(separator, *, folder: Path | None = None, progress=None) -> list[
         out.append(separator.cache_one_shots(e, folder=folder))
         report(progress, (i + 1) / n, f"one-shots of kit {i + 1}/{n}")
     return out
-
-
-def main(argv=None) -> int:
-    """``python -m idm_host.kit_cache --ship``: (re)write the shipped default model's one-shots."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("--ship", action="store_true", help="write idm_host/models/one-shots/ for the default model")
-    ap.add_argument("--model", default="default")
-    args = ap.parse_args(argv)
-    if not args.ship:
-        ap.error("nothing to do; pass --ship")
-    from .engine import Separator
-
-    sep = Separator(args.model, device="cpu")
-    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
-    keep = {p.name for p in precompute(sep, folder=SHIPPED_DIR)}
-    for old in SHIPPED_DIR.glob(f"*{SUFFIX}"):
-        if old.name not in keep:
-            old.unlink()
-    print(f"{len(keep)} kits in {SHIPPED_DIR}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .errors import AudioError, IdmError
+from .levels import db_to_gain
 from .progress import ProgressCallback, Stage
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def _class_track(session: Any, cls: str, start_frame: int, n_frames: int, shots:
     times = np.array([h.time_s for h in hits], dtype=np.float64)
     vel = np.array([h.velocity for h in hits], dtype=np.float64)
     all_frames = np.round(times * sr).astype(np.int64)
-    gains = slot.level * 10.0 ** (slot.gain_db / 20.0) * np.asarray(slot.velocity_gain(vel), dtype=np.float64)
+    gains = slot.level * db_to_gain(slot.gain_db) * np.asarray(slot.velocity_gain(vel), dtype=np.float64)
     rel = all_frames - start_frame
     if slot.choked_by:
         chokers = np.sort(np.concatenate([np.round(np.array([h.time_s for h in session.hits[c]]) * sr)
@@ -230,7 +231,7 @@ def _class_track(session: Any, cls: str, start_frame: int, n_frames: int, shots:
         stem = stems.stem(cls)[:, start_frame:start_frame + n_frames]
         if stem.shape[1] < n_frames:
             stem = np.pad(stem, ((0, 0), (0, n_frames - stem.shape[1])))
-        stem = stem * np.float32(10.0 ** (slot.stem_gain_db / 20.0))
+        stem = stem * np.float32(db_to_gain(slot.stem_gain_db))
         if slot.blend == "replace":
             order = np.argsort(all_frames)
             fr = all_frames[order]
@@ -273,7 +274,7 @@ def mix_strip(x: np.ndarray, strip: Any, channels: int, out: np.ndarray | None =
     track to both sides, then applies :func:`pan_gains` to each side. Mute and solo are decided by
     :func:`audible_strips`; this only shapes the sound of a strip that plays.
     """
-    gain = 10.0 ** (strip.gain_db / 20.0)
+    gain = db_to_gain(strip.gain_db)
     if out is None:
         out = np.empty((channels, x.shape[-1]), dtype=np.float32)
     if channels == 1:
@@ -291,7 +292,7 @@ def master_gain(mixer: Any) -> float:
     from .session import MASTER
 
     m = mixer[MASTER]
-    return 0.0 if m.mute else 10.0 ** (m.gain_db / 20.0)
+    return 0.0 if m.mute else db_to_gain(m.gain_db)
 
 
 def _stem_track(session: Any, cls: str, start_frame: int, n_frames: int) -> np.ndarray:

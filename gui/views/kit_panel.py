@@ -16,13 +16,12 @@ from PyQt6.QtWidgets import (
 from idm_host.classes import class_info
 
 from .. import theme
+from ..files import AUDIO_FILTER, AUDIO_SUFFIXES
 from .strip_row import StripRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
 
-AUDIO_FILTER = "Audio files (*.wav *.flac *.mp3 *.ogg *.aif *.aiff);;All files (*)"
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
 CURVES = ("linear", "exponential", "fixed")
 #: The narrowest a kit tile gets.
 TILE_W = 200
