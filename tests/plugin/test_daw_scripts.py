@@ -39,7 +39,7 @@ def click_file(path: Path) -> Path:
     return save_audio(path, x, RATE, bit_depth=32)
 
 
-def analysed(srv_results: list, timeout_s: float = 30.0):
+def analysed(srv_results: list, timeout_s: float = 120.0):
     deadline = time.monotonic() + timeout_s
     while not srv_results and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -65,7 +65,7 @@ def test_pure_data_patch_with_spaces_in_the_path(tmp_path, name):
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
         reader.start()
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120
             while not any(x.startswith(("idm-done:", "idm-error:")) for x in lines) and time.monotonic() < deadline:
                 if proc.poll() is not None:
                     break

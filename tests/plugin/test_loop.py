@@ -62,6 +62,9 @@ def test_loop_streamed_analysed_and_played_back(serve):
         assert np.array_equal(y, x)
         st = wait_status(p, "takes", 1, timeout_s=240)
         assert st["takes"] == 1, st
+        deadline = time.monotonic() + 120  # the hits come before the job's files are written
+        while not list(out.glob("stream-*/onsets.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
         onsets = list(out.glob("stream-*/onsets.json"))
         assert len(onsets) == 1, list(out.iterdir())
         tr = Transcription.from_dict(json.loads(onsets[0].read_text()))
