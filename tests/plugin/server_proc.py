@@ -1,8 +1,8 @@
 """A real idm-host OSC server in its own process, for the plug-in tests.
 
-Run as ``python server_proc.py OUT_DIR [clicks|model]``: ``clicks`` analyses with a tiny exact
-analyser (a sample above 0.5 is a kick, below -0.5 a snare, at its own frame), ``model`` with the
-shipped model. Every analysed stream's audio is saved as ``OUT_DIR/received-<id>.npy`` (float32,
+Run as ``python server_proc.py OUT_DIR [clicks|model]``: ``clicks`` analyses with the OSC tests'
+tiny exact analyser (a sample above 0.5 is a kick, below -0.5 a snare, at its own frame), ``model``
+with the shipped model. Every analysed stream's audio is saved as ``OUT_DIR/received-<id>.npy`` (float32,
 (channels, frames)), so a test can compare what arrived with what it sent. Prints ``READY <tcp
 port>`` when listening and stops when its stdin closes.
 
@@ -19,20 +19,12 @@ import numpy as np
 
 
 def clicks(audio, progress):
-    from idm_host.classes import IDM_CLASSES
-    from idm_host.types import Analysis, Kit, Stems, Transcription
+    """The OSC tests' exact click analyser (tests/io/osckit.py): every sample above 0.5 in the mono
+    mix is a kick at its own frame, every sample below -0.5 a snare."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
+    from osckit import click_analyze
 
-    x = audio.mono()
-    progress(0.5, "finding clicks")
-    rate = audio.sample_rate
-    kd = [(i / rate, float(min(1.0, x[i]))) for i in np.flatnonzero(x > 0.5)]
-    sd = [(i / rate, float(min(1.0, -x[i]))) for i in np.flatnonzero(x < -0.5)]
-    tr = Transcription.from_times(IDM_CLASSES, {"KD": kd, "SD": sd}, audio.duration_s)
-    k = len(IDM_CLASSES)
-    stems = np.zeros((k,) + audio.samples.shape, dtype=np.float32)
-    kit = Kit(IDM_CLASSES, np.zeros((k, 64), dtype=np.float32), rate)
-    return Analysis(tr, kit, Stems(IDM_CLASSES, stems, np.zeros_like(audio.samples), rate),
-                    np.ones(k, np.float32), np.full(6, 1 / 6, np.float32), "clicks", audio)
+    return click_analyze(audio, progress)
 
 
 def main() -> int:
