@@ -365,6 +365,7 @@ class InProcessExecutor(Executor):
 
 
 _POOL_WORKER: Worker | None = None
+_IN_UNIT = False  # a unit is being written: SIGTERM must unwind through its clean-up
 
 
 def _pool_init(job: BatchJob, threads: int) -> None:
@@ -373,7 +374,9 @@ def _pool_init(job: BatchJob, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us with SIGTERM
 
     def on_term(signum, frame):
-        raise Terminated(signum)
+        if _IN_UNIT:
+            raise Terminated(signum)
+        os._exit(128 + signal.SIGTERM)  # starting up or idle: nothing of ours to clean up
 
     signal.signal(signal.SIGTERM, on_term)
     import torch
@@ -387,11 +390,15 @@ def _pool_init(job: BatchJob, threads: int) -> None:
 
 
 def _pool_run(unit: WorkUnit) -> FileStatus:
+    global _IN_UNIT
     assert _POOL_WORKER is not None
+    _IN_UNIT = True
     try:
         return _POOL_WORKER.run(unit)
     except Terminated:  # clean-up ran on the way out (finally blocks); do not take another unit
         os._exit(128 + signal.SIGTERM)
+    finally:
+        _IN_UNIT = False
 
 
 class LocalPoolExecutor(Executor):
