@@ -56,13 +56,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from .audio import AUDIO_SUFFIXES  # the files a folder contributes to a batch (case-insensitive)
 from .errors import IdmError, Terminated
 from .fsutil import FolderLock, atomic_write_text, make_dirs, os_error_text, remove_empty, sweep_folder
 
 log = logging.getLogger(__name__)
 
-#: Files a folder contributes to a batch (case-insensitive).
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".bwf")
 #: Folder (inside the output folder) that holds the per-unit records.
 RECORD_DIR = ".idm-batch"
 RECORD_FORMAT = "idm-host-batch-1"
