@@ -231,15 +231,22 @@ class FolderLock:
                                     "wait for it to finish or choose another output") from None
                 raise IdmError(f"{self.path}: cannot lock ({os_error_text(exc)})") from exc
             try:
-                same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:  # released and removed by its owner between our open and our flock
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            self._fd = fd
+                try:
+                    same = os.fstat(fd).st_ino == os.lstat(self.path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:  # released and removed by its owner between our open and our flock
+                    os.close(fd)
+                    continue
+                self._fd = fd
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except BaseException:  # e.g. SIGTERM right now: hand the lock back, file and all
+                if self._fd is not None:
+                    self.release()
+                else:
+                    os.close(fd)
+                raise
             return self
         raise BusyError(f"{self.target}: the lock {self.path} keeps changing hands; try again")
 
