@@ -90,23 +90,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"idm-host OSC server on udp {info['udp'][0]}:{info['udp'][1]}{tcp}; Ctrl-C stops", file=sys.stderr)
     sys.stdout.flush()
     try:
-        # SIGTERM and SIGINT stop the server within about a second whatever it is doing: the
-        # transports notice in 0.1 s; a running job gets half a second to see its cancellation
+        # SIGTERM and SIGINT stop the server within a second whatever it is doing: the transports
+        # notice in 0.1 s; a running job gets half a second to see its cancellation
         while not stop.wait(0.5) and server.running:
             pass
     finally:
         server.stop(timeout_s=0.5)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if server.threads_alive:
-        # a job still inside native code (torch, a decoder): stop() has removed its partial output;
-        # exiting through interpreter shutdown would tear the thread down mid-call (C++ aborts
-        # with "terminate called without an active exception"), so leave at once, streams flushed
-        import logging
-        import os
+    # leave at once, streams flushed and exit handlers run, without the interpreter's teardown: that
+    # takes about a second here (native libraries' destructors, freeing every module), and a job
+    # still inside native code (torch, a decoder) would be torn down mid-call ("terminate called
+    # without an active exception"); stop() has already removed any partial output
+    import atexit
+    import logging
+    import os
 
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-    return 0
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -159,7 +159,7 @@ class AccessPolicy:
             if p.is_dir():
                 self.readable_file(p / "kit.json", remote)
                 return str(p.resolve() if remote else p)
-        except OSError:
+        except (OSError, AccessDenied):
             raise self.not_readable(text) from None
         try:
             return str(self.readable_file(p, remote))

@@ -112,6 +112,9 @@ def test_preset_paths_never_echo_a_file(confined, tree):
         udp.send("/idm/render", 1, str(tree / "private" / "keys.json"), "", str(tree / "out" / "r"))
         err = udp.wait_for("/idm/error", count=4)[3].params[1]
         assert "hunter" not in err and "api_key" not in err and "not found, or not a file" in err
+        udp.send("/idm/render", 1, str(tree / "private"), "", str(tree / "out" / "r"))  # a folder, not a kit
+        err = udp.wait_for("/idm/error", count=5)[4].params[1]
+        assert err.replace(str(tree / "private"), "PATH") == replies[0]
         assert not out.exists()
     finally:
         udp.close()
