@@ -115,9 +115,16 @@ def open_session(path: str | Path, *, progress: ProgressCallback | None = None) 
     return Opened(session, mixture, Path(session.path or path), False)
 
 
-def reseparate(session: Session, mixture: Audio, *, separators: SeparatorCache,
+#: Masking modes offered for "Re-separate with My Edits" (idm_host.masking.MODES minus "none"), with labels.
+RESEPARATE_MASKING = (("auto", "Automatic (fitted to the record)"), ("adaptive", "Fitted to the Record"),
+                      ("power", "Power-ratio Masks"), ("wiener", "Magnitude-ratio Masks"))
+
+
+def reseparate(session: Session, mixture: Audio, *, separators: SeparatorCache, masking: str = "auto",
                progress: ProgressCallback | None = None) -> Stems:
-    """Separate the mixture again with the session's edited hits as the onsets (the model's own kit)."""
+    """Separate the mixture again with the session's edited hits as the onsets (the session's kit as
+    the starting templates); ``masking`` is the engine's mode ("auto": fitted to the record, as the
+    hits are the user's)."""
     if mixture is None:
         raise SessionError("the source audio is not available; relink it before re-separating")
     stage = Stage(progress)
@@ -125,7 +132,7 @@ def reseparate(session: Session, mixture: Audio, *, separators: SeparatorCache,
     sep = separators.get(session.model or "default") if session.model not in ("", "synthetic") else \
         separators.get("default")
     with separators.use_lock:
-        return sep.separate(mixture, session.transcription(), kit=session.kit_arrays(),
+        return sep.separate(mixture, session.transcription(), kit=session.kit_arrays(), masking=masking,
                             progress=stage.sub(0.05, 1.0))
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 from PyQt6.QtCore import QByteArray, Qt, QTimer
-from PyQt6.QtGui import QAction, QCloseEvent, QShowEvent
+from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QShowEvent
 from PyQt6.QtWidgets import (
     QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout, QWidget,
 )
@@ -176,6 +176,16 @@ class MainWindow(FileActions, QMainWindow):
             view.addAction(self.osc_dock.toggleViewAction())
         tools = mb.addMenu("&Audio")
         tools.addActions([self.play_action, self.reseparate_action])
+        self.reseparate_masking = "auto"
+        masking_menu = tools.addMenu("Re-separate &Masking")
+        self.masking_group = QActionGroup(self)
+        for mode, label in document.RESEPARATE_MASKING:
+            act = masking_menu.addAction(label)
+            act.setCheckable(True)
+            act.setChecked(mode == self.reseparate_masking)
+            act.setData(mode)
+            self.masking_group.addAction(act)
+        self.masking_group.triggered.connect(lambda a: setattr(self, "reseparate_masking", a.data()))
         help_menu = mb.addMenu("&Help")
         help_menu.addAction(A("&Editing Keys", self._show_keys))
         self.addActions([self.model.undo_action, self.model.redo_action])

@@ -142,7 +142,8 @@ class FileActions:
         if s is None:
             return False
         return self._run("Re-separating with your edits", document.reseparate, self._on_reseparated, s,
-                         self.model.mixture, separators=self.separators)
+                         self.model.mixture, separators=self.separators,
+                         masking=getattr(self, "reseparate_masking", "auto"))
 
     def _on_reseparated(self, stems: Any) -> None:
         if self.model.set_stems(stems, label="re-separate"):
