@@ -29,8 +29,11 @@ __all__ = ["KINDS", "SCHEMA_VERSIONS", "PresetTooNewError", "check_name", "find_
 
 
 def shipped_dir() -> Path:
-    """The ``presets/`` folder shipped with idm-host."""
-    return Path(__file__).resolve().parents[1] / "presets"
+    """The presets shipped with idm-host: ``idm_host/_presets/`` in an installed wheel (setup.py
+    carries the checkout's ``presets/`` there), else the checkout's top-level ``presets/`` folder."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_presets"
+    return installed if installed.is_dir() else here.parent / "presets"
 
 
 def preset_dirs(kind: str) -> list[Path]:
