@@ -122,3 +122,35 @@ def test_an_empty_folder_is_a_clear_error(tmp_path):
     r = cli("separate", tmp_path / "empty", "--out", tmp_path / "o", timeout=60)
     assert r.returncode == 1 and "no audio files" in r.stderr and "--recursive" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_sigterm_stops_a_pool_batch_cleanly(clips, tmp_path, official_model, model_cache):
+    """SIGTERM while --jobs 2 workers start or write: one line, exit 143, no temporaries, no traceback;
+    the next run finishes the batch."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from clikit import REPO, cli_cmd
+
+    out = tmp_path / "out"
+    env = dict(os.environ, IDM_HOST_MODELS=str(model_cache))
+    rng = random.Random(7)
+    for _ in range(1):
+        p = subprocess.Popen(cli_cmd("separate", clips, "-r", "--jobs", "2", "--out", out, "--overwrite", "-q",
+                                     "--model", official_model),
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(rng.uniform(2.0, 8.0))
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=300)
+        assert "Traceback" not in err, err
+        assert p.returncode in (1, 143), (p.returncode, err)  # 1: it had finished (bad.wav fails)
+        time.sleep(0.5)  # workers finish their clean-up
+        hidden = [str(f) for f in tmp_path.rglob(".*") if ".idm-batch" not in f.parts]
+        assert hidden == [], hidden
+    r = cli("separate", clips, "-r", "--jobs", "2", "--out", out, "--json", "--model", official_model,
+            env={"IDM_HOST_MODELS": str(model_cache)})
+    s = json.loads(r.stdout)
+    assert s["failed"] == 1 and s["done"] + s["skipped"] == 2

@@ -163,7 +163,8 @@ def test_deep_json_is_a_clear_error(tmp_path):
 # ------------------------------------------------------------------------ two runs, kills
 def _start(args, env):
     e = dict(os.environ, **env)
-    return subprocess.Popen(cli_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=REPO)
+    return subprocess.Popen(cli_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a shell gives it
 
 
 def _wait_for(pred, timeout=120.0):
