@@ -35,7 +35,6 @@ PathLike = Union[str, os.PathLike]
 
 #: mido's channel number of General MIDI's percussion channel 10.
 DRUM_CHANNEL = 9
-DEFAULT_TEMPO_BPM = 120.0
 #: How long each written drum note lasts (s); drum instruments ignore note length, but a DAW shows it.
 DEFAULT_NOTE_LENGTH_S = 0.05
 #: Velocity curves by name: the exponent ``g`` in ``midi = 127 * velocity ** g``. ``soft`` lifts
