@@ -15,7 +15,7 @@ import threading
 import numpy as np
 import pytest
 
-from pluginkit import HERE, ROOT, clicks, open_plugin, run_pass, set_states, status, stop_transport, wait_status
+from pluginkit import HERE, ROOT, clicks, open_plugin, run_pass, set_states, status, stop_transport
 
 RATE = 48000
 NEVER_WAITS_S = 0.5

@@ -3,7 +3,6 @@ it opens the session and saves a screenshot), hits edited and saved in that sess
 the plug-in over OSC, and the DAW then plays the edited hits."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pluginkit import ROOT, drum_map_index, get_states, note_ons, open_plugin, run_pass, set_param, set_states, \
-    status, stop_transport, wait_status
+    stop_transport, wait_status
 
 MAP = "superior-drummer-3"
 

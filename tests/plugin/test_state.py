@@ -1,7 +1,6 @@
 """The host saves and restores the plug-in: same hits, same settings, no server needed."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from pluginkit import clicks, drum_map_index, get_states, note_ons, open_plugin, run_pass, set_param, set_states, \
