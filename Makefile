@@ -18,16 +18,17 @@ GUI_APT_PACKAGES ?= libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x1
 # Lua 5.4 to run the REAPER script under test.
 PLUGIN_APT_PACKAGES ?= dpf-source g++ make lv2-dev ardour lua5.4
 
-.PHONY: demo test bench setup apt-deps plugin plugin-deps peer-venv clean
+.PHONY: demo test lint bench setup apt-deps plugin plugin-deps peer-venv clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[gui,test]'
+	# the exact torch pin lives here; pyproject.toml only asks for torch>=2.13
+	$(PY) -m pip install -q -e '.[gui,test,eval]'
 	touch $(STAMP)
 
 apt-deps:
@@ -52,7 +53,13 @@ demo: $(STAMP)
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(GUI_APT_PACKAGES)"
 	$(PY) -m idm_host.demo --out demo-out
 
-test: $(STAMP) apt-deps plugin peer-venv
+# ruff (style, imports, likely bugs) and mypy, configured in pyproject.toml; each problem is reported
+# as file:line:column.
+lint: $(STAMP)
+	$(PY) -m ruff check --output-format=concise idm_host gui tests bench tools
+	$(PY) -m mypy
+
+test: $(STAMP) apt-deps lint plugin peer-venv
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
 # ADTOF, the published transcriber the evaluation compares against, runs from ../shared/peers in a

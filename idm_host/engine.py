@@ -26,9 +26,9 @@ from typing import Iterator, Literal
 import numpy as np
 import torch
 
-from .audio import MODEL_SAMPLE_RATE, as_audio, load_audio, to_model_rate
+from .audio import as_audio, load_audio, to_model_rate
 from .dsp import WienerFilter, peak_pick, place_hits
-from .errors import AudioError, IdmError, ModelError
+from .errors import IdmError, ModelError
 from .masking import AdaptiveConfig, AdaptiveMasker, AdaptivePlan, check_mode, resolve_mode
 from .progress import ProgressCallback, Stage
 from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Hit, Kit, Stems, Transcription

@@ -82,7 +82,10 @@ class DragOutButton(QToolButton):
 
 
 class TransportBar(QToolBar):
-    """A tool bar (it folds into an overflow menu when the window is narrow). Signals: ``play_toggled()``, ``stop_requested()``, ``fit_requested()``, ``quantise_requested(float)``."""
+    """A tool bar (it folds into an overflow menu when the window is narrow).
+
+    Signals: ``play_toggled()``, ``stop_requested()``, ``fit_requested()``, ``quantise_requested(float)``.
+    """
 
     play_toggled = pyqtSignal()
     stop_requested = pyqtSignal()

@@ -29,13 +29,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE, load_audio
 from ..classes import GROUPS, IDM_CLASSES, group_of
-from ..errors import AudioError, IdmError
+from ..errors import IdmError
 from ..fsutil import atomic_write_text
 from ..types import Transcription
 

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -34,7 +34,7 @@ from ..transcriber import Calibration, Transcriber, pick_peaks, save_transcriber
 from ..transcriber.features import FRAME_RATE, spectrogram
 from ..transcriber.network import CRNN, TranscriberConfig
 from .kits import SampledKit
-from .transcriber_data import Example, ExampleStream
+from .transcriber_data import ExampleStream
 
 log = logging.getLogger(__name__)
 

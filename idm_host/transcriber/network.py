@@ -8,7 +8,7 @@ frame, an onset logit, a velocity (0..1 after a sigmoid) and the onset's positio
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import torch

@@ -1,7 +1,6 @@
 """The onset grid driven with real mouse, wheel and key events on a real Session (offscreen)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 

@@ -1,7 +1,6 @@
 """Shape and contract tests of the model components (IDM-SPEC.md), and checkpoint round trips."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

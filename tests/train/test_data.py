@@ -9,7 +9,7 @@ import pytest
 from idm_host.audio import load_audio
 from idm_host.classes import IDM_CLASSES
 from idm_host.errors import IdmError
-from idm_host.train.data import (Augment, ClipStream, DataConfig, FRAME_RATE, PRE_ROLL_S, _reverb, n_model_frames,
+from idm_host.train.data import (Augment, ClipStream, DataConfig, FRAME_RATE, _reverb, n_model_frames,
                                  render_clip, render_dataset)
 from idm_host.train.kits import load_kit, synthetic_kit
 from idm_host.train.patterns import Pattern, PatternSource

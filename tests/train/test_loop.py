@@ -11,7 +11,7 @@ import torch
 
 from idm_host.errors import IdmError
 from idm_host.train.data import ClipStream, DataConfig
-from idm_host.train.kits import KitError, load_kit
+from idm_host.train.kits import KitError
 from idm_host.train.losses import IDMLoss
 from idm_host.train.loop import (TrainOptions, batch_for_step, build_model, load_state, loss_curve_png, to_tensors,
                                  train, train_step)
@@ -98,7 +98,8 @@ def test_trained_model_runs_in_the_engine(kits_dir, tmp_path):
     train(data, tmp_path / "r", TrainOptions(steps=1, batch_size=1, model_config=SMALL))
     sep = Separator(str(tmp_path / "r" / "model.pt"), "cpu")
     assert sep.classes == data.classes
-    analysis = sep.analyze(np.zeros(22050, dtype=np.float32) + 0.01 * np.random.default_rng(0).standard_normal(22050).astype(np.float32), sample_rate=44100)
+    noise = 0.01 * np.random.default_rng(0).standard_normal(22050).astype(np.float32)
+    analysis = sep.analyze(np.zeros(22050, dtype=np.float32) + noise, sample_rate=44100)
     assert analysis.stems.audio.shape == (9, 1, 22050)
 
 

@@ -8,7 +8,7 @@ import torch
 from idm_host.audio import load_audio
 from idm_host.engine import Separator
 from idm_host.errors import Cancelled, IdmError
-from idm_host.types import Hit, Transcription
+from idm_host.types import Transcription
 
 SR = 44100
 
