@@ -53,10 +53,10 @@ demo: $(STAMP)
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(GUI_APT_PACKAGES)"
 	$(PY) -m idm_host.demo --out demo-out
 
-# ruff (style, imports, likely bugs) and mypy, configured in pyproject.toml; each problem is reported
+# ruff (style, unused names, likely bugs) and mypy, configured in pyproject.toml; each problem is reported
 # as file:line:column.
 lint: $(STAMP)
-	$(PY) -m ruff check --output-format=concise idm_host gui tests bench tools
+	$(PY) -m ruff check --output-format=concise idm_host gui tests tools
 	$(PY) -m mypy
 
 test: $(STAMP) apt-deps lint plugin peer-venv
