@@ -145,3 +145,30 @@ def signals():
     import types
 
     return types.SimpleNamespace(clicks=clicks, noise_burst=noise_burst, sine=sine, SR=SR)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A tiny IDM with seeded random weights (a narrow, shallow synthesiser making 50 ms one-shots),
+    saved in the project's weight format: for engine tests that do not need the official model."""
+    import torch
+
+    from idm_host.model import IDM
+    from idm_host.model.checkpoints import save_weights
+    from idm_host.model.config import IDMConfig
+
+    path = tmp_path_factory.getbasetemp() / "tiny-model" / "tiny.pt"
+    if not path.exists():
+        torch.manual_seed(7)
+        model = IDM(IDMConfig(synth_channels=4, synth_blocks=2, one_shot_s=0.05, depths=(1, 1, 1, 1)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_weights(model, path, source={"kind": "random test model"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_separator(tiny_model_path):
+    """A CPU :class:`~idm_host.engine.Separator` on :func:`tiny_model_path`, with short blocks."""
+    from idm_host.engine import Separator
+
+    return Separator(str(tiny_model_path), device="cpu", block_s=0.5)
