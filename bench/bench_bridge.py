@@ -178,11 +178,32 @@ def _ping(peer, timeout_s: float) -> float | None:
     return time.perf_counter() - t0
 
 
+def _fuzz_batches(peer, send, n: int, seed: int, batch: int, pings: list[float]) -> tuple[int, int]:
+    """Send ``n`` fuzzed packets with ``send`` in batches, two tagged pings after each (the first
+    waits until the batch is handled, the second's round trip goes to ``pings``); returns
+    (packets sent, batches whose pings went unanswered for 5 s)."""
+    import oscfuzz
+
+    sent = hangs = 0
+    for part in range(0, n, 10_000):  # generated in parts: the packets need not all be in memory
+        packets = oscfuzz.packets(min(10_000, n - part), seed=seed + part)
+        for start in range(0, len(packets), batch):
+            for p in packets[start:start + batch]:
+                send(p)
+            sent += len(packets[start:start + batch])
+            rt = _ping(peer, 5.0) and _ping(peer, 5.0)
+            if rt is None:
+                hangs += 1
+            else:
+                pings.append(rt)
+        peer.messages.clear()  # the client's own memory, not the server's
+    return sent, hangs
+
+
 def bench_fuzz(tmp: Path) -> list[dict]:
     """100,000 structure-aware packets over UDP and 20,000 over TCP at a server in its own process,
     a /idm/ping after every batch of 100 (which is also the flow control: UDP drops what a busy
     receiver cannot buffer, so every packet reaches the server and is judged)."""
-    import oscfuzz
     from osckit import TcpPeer, UdpPeer, click_audio, stream_audio
 
     n_udp, n_tcp, batch = 100_000, 20_000, 100
@@ -199,36 +220,12 @@ def bench_fuzz(tmp: Path) -> list[dict]:
         time.sleep(0.5)
         rss_start, _ = _rss_mb(proc.pid)
         pings: list[float] = []
-        hangs = 0
         t0 = time.perf_counter()
-        sent = 0
-        for part in range(0, n_udp, 10_000):  # generated in parts: the packets need not all be in memory
-            packets = oscfuzz.packets(10_000, seed=1000 + part)
-            for start in range(0, len(packets), batch):
-                for p in packets[start:start + batch]:
-                    udp.send_raw(p)
-                sent += len(packets[start:start + batch])
-                # the first ping waits until the batch is handled; the second is the measure
-                rt = _ping(udp, 5.0) and _ping(udp, 5.0)
-                if rt is None:
-                    hangs += 1
-                else:
-                    pings.append(rt)
-            udp.messages.clear()  # the client's own memory, not the server's
+        sent, hangs = _fuzz_batches(udp, udp.send_raw, n_udp, 1000, batch, pings)
         rss_udp, _ = _rss_mb(proc.pid)
         tcp = TcpPeer(tcp_addr)
-        for part in range(0, n_tcp, 10_000):
-            packets = oscfuzz.packets(10_000, seed=5000 + part)
-            for start in range(0, len(packets), batch):
-                for p in packets[start:start + batch]:
-                    tcp.send_raw_frame(p)
-                sent += len(packets[start:start + batch])
-                rt = _ping(tcp, 5.0) and _ping(tcp, 5.0)
-                if rt is None:
-                    hangs += 1
-                else:
-                    pings.append(rt)
-            tcp.messages.clear()
+        more, more_hangs = _fuzz_batches(tcp, tcp.send_raw_frame, n_tcp, 5000, batch, pings)
+        sent, hangs = sent + more, hangs + more_hangs
         tcp_alive = not tcp.closed_by_server.is_set()
         tcp.close()
         wall = time.perf_counter() - t0

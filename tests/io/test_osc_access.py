@@ -17,19 +17,13 @@ import weakref
 
 import numpy as np
 import pytest
-from osckit import SR, TcpPeer, UdpPeer, click_analyze, click_audio, stream_audio
+from osckit import SR, TcpPeer, UdpPeer, assert_alive, click_analyze, click_audio, stream_audio
 
 from idm_host.audio import save_audio
 from idm_host.errors import OscError
 from idm_host.midi import read_midi
 from idm_host.osc import OscServer
 from idm_host.osc.access import is_loopback
-
-
-def assert_alive(peer):
-    n = len(peer.of("/idm/pong"))
-    peer.send("/idm/ping")
-    peer.wait_for("/idm/pong", count=n + 1)
 
 
 def last_error(peer, id_, count=1) -> str:

@@ -10,7 +10,7 @@ import time
 
 import oscfuzz
 import pytest
-from osckit import TcpPeer, UdpPeer, click_analyze, click_audio, stream_audio
+from osckit import TcpPeer, UdpPeer, assert_alive, click_analyze, click_audio, stream_audio
 
 from idm_host.osc import OscServer
 from idm_host.osc.wire import WireError, parse_packet
@@ -22,16 +22,6 @@ def server(tmp_path):
                     max_messages_per_packet=64).start()
     yield srv
     srv.stop()
-
-
-_TAGS = iter(range(0x5EED0000, 0x5EEE0000))
-
-
-def assert_alive(peer, timeout_s: float = 10.0):
-    """/idm/ping with a fresh tag answers (the tag tells its pong from pongs to fuzzed pings)."""
-    tag = next(_TAGS)
-    peer.send("/idm/ping", tag)
-    peer.wait_for("/idm/pong", timeout_s=timeout_s, where=lambda m: m.params == [m.params[0], tag])
 
 
 def test_ping_echoes_its_tag(server, udp):

@@ -7,15 +7,9 @@ import struct
 import time
 
 import pytest
-from osckit import TcpPeer, click_analyze, click_audio, stream_audio
+from osckit import TcpPeer, assert_alive, click_analyze, click_audio, stream_audio
 
 from idm_host.osc import OscServer
-
-
-def assert_alive(peer, timeout_s: float = 10.0):
-    n = len(peer.of("/idm/pong"))
-    peer.send("/idm/ping")
-    peer.wait_for("/idm/pong", count=n + 1, timeout_s=timeout_s)
 
 
 def half_frame_client(address) -> socket.socket:
