@@ -154,7 +154,7 @@ def remove_leftovers(target: Path, *, locked: bool = False) -> list[Path]:
     Returns:
         what was removed.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

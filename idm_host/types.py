@@ -124,10 +124,10 @@ class Transcription:
             g = group_of(c)
             if g in out:
                 out[g].extend(hits)
-        for g, hits in out.items():
-            hits.sort()
+        for g, group_hits in out.items():
+            group_hits.sort()
             joined: list[Hit] = []
-            for h in hits:
+            for h in group_hits:
                 if joined and h.time_s - joined[-1].time_s < 1e-3:
                     if h.velocity > joined[-1].velocity:
                         joined[-1] = h

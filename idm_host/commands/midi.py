@@ -48,6 +48,7 @@ def run_send(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise IdmError(f"{path}: file not found; check the path")
+    source: Path | Transcription
     if path.suffix.lower() in (".mid", ".midi", ".smf"):
         source = path
     else:
