@@ -27,7 +27,7 @@ from typing import Iterable, Mapping, Union
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE, load_audio, resample
+from ..audio import AUDIO_SUFFIXES, MODEL_SAMPLE_RATE, load_audio, resample
 from ..classes import DRUM_CLASSES
 from ..errors import AudioError, PresetError
 
@@ -375,7 +375,6 @@ def load_hydrogen_kit(path: PathLike) -> SampledKit:
 
 # ------------------------------------------------------------------ one-shot folder
 _VEL_NUMBER = re.compile(r"(?:^|[^a-z])(?:v|vel|velocity|layer)[ _-]?(\d+)", re.I)
-AUDIO_SUFFIXES = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3")
 
 
 def load_folder_kit(path: PathLike) -> SampledKit:
