@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "See examples/README.md for the address space and DAW scripts. Stop with Ctrl-C.",
     )
     p.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default: %(default)s, this machine only); anything else needs --allow-remote")
+                   help="interface to bind (default: %(default)s, this machine only); anything else needs "
+                        "--allow-remote")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding an address other machines can reach; their clients may stream audio, read "
                         "only inside --allow-read folders and write only inside --out")
@@ -27,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=None, metavar="TEXT",
                    help="a shared secret every client must send first as /idm/auth s:token (visible to other users "
                         "in the process list: prefer --token-file)")
-    p.add_argument("--token-file", default=None, metavar="FILE", help="read the shared token from this file's first line")
+    p.add_argument("--token-file", default=None, metavar="FILE",
+                   help="read the shared token from this file's first line")
     p.add_argument("--port", type=int, default=9000, help="UDP port (default: %(default)s; 0 = any free port)")
     p.add_argument("--tcp-port", type=int, default=None, metavar="PORT",
                    help="also listen on TCP (OSC 1.0 length-prefixed framing) for large audio transfers")
@@ -38,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     p.add_argument("--drum-map", default="gm", help="drum map of the MIDI file written per job")
-    p.add_argument("--max-stream-s", type=float, default=900.0, help="longest audio per stream (s)")
+    p.add_argument("--max-stream-s", type=float, default=900.0,
+                   help="longest audio per stream or /idm/open file (s; default: %(default)s)")
     p.add_argument("--max-streams", type=int, default=4, help="streams open at once")
     p.add_argument("--max-connections", type=int, default=32, help="TCP connections at once (default: %(default)s)")
     p.add_argument("--max-connections-per-host", type=int, default=16,

@@ -85,7 +85,8 @@ def load_token(token: str | None, token_file: "str | os.PathLike | None") -> str
         try:
             text = Path(token_file).expanduser().read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise OscError(f"cannot read the token file {token_file}: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise OscError(f"cannot read the token file {token_file}: {reason}") from None
         token = text.splitlines()[0].strip() if text.strip() else ""
     if token is None:
         return None

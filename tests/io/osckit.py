@@ -241,3 +241,12 @@ def assert_alive(peer, timeout_s: float = 10.0) -> None:
     tag = next(_TAGS)
     peer.send("/idm/ping", tag)
     peer.wait_for("/idm/pong", timeout_s=timeout_s, where=lambda m: m.params[1:] == [tag])
+
+
+def assert_new_client_served(address, peer_cls=None) -> None:
+    """A client that connects now (TCP unless ``peer_cls`` says otherwise) gets its /idm/ping answered."""
+    peer = (peer_cls or TcpPeer)(address)
+    try:
+        assert_alive(peer)
+    finally:
+        peer.close()

@@ -10,7 +10,8 @@ import time
 
 import oscfuzz
 import pytest
-from osckit import TcpPeer, UdpPeer, assert_alive, click_analyze, click_audio, stream_audio
+from osckit import (TcpPeer, UdpPeer, assert_alive, assert_new_client_served, click_analyze, click_audio,
+                    stream_audio)
 
 from idm_host.osc import OscServer
 from idm_host.osc.wire import WireError, parse_packet
@@ -162,11 +163,7 @@ def test_fuzz_tcp(server):
         assert not peer.closed_by_server.is_set()
     finally:
         peer.close()
-    fresh = TcpPeer(server.tcp_address)
-    try:
-        assert_alive(fresh)
-    finally:
-        fresh.close()
+    assert_new_client_served(server.tcp_address)
 
 
 def test_error_replies_are_rate_limited_per_host_not_per_port(server):

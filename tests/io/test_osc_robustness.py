@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 import pytest
-from osckit import SR, TcpPeer, UdpPeer, assert_alive, click_analyze, click_audio, message, stream_audio
+from osckit import (SR, TcpPeer, UdpPeer, assert_alive, assert_new_client_served, click_analyze, click_audio, message,
+                    stream_audio)
 
 from idm_host.osc import OscServer
 
@@ -167,11 +168,7 @@ def test_tcp_huge_frame_and_garbage(server):
         assert peer.closed_by_server.wait(5)
     finally:
         peer.close()
-    fresh = TcpPeer(server.tcp_address)
-    try:
-        assert_alive(fresh)
-    finally:
-        fresh.close()
+    assert_new_client_served(server.tcp_address)
 
 
 def test_too_many_tcp_connections(tmp_path):

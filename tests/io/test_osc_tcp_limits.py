@@ -7,7 +7,7 @@ import struct
 import time
 
 import pytest
-from osckit import TcpPeer, assert_alive, click_analyze, click_audio, stream_audio
+from osckit import TcpPeer, assert_alive, assert_new_client_served, click_analyze, click_audio, stream_audio
 
 from idm_host.osc import OscServer
 
@@ -38,11 +38,7 @@ def test_fifty_half_frame_clients_do_not_lock_out_a_new_client(server):
         stream_audio(active, 5, click_audio([0.02], length_s=0.1))
         active.wait_for("/idm/done", where=lambda m: m.params == [5])
         time.sleep(1.5)  # now they have stalled for longer than a connection may to keep its place
-        fresh = TcpPeer(server.tcp_address)
-        try:
-            assert_alive(fresh)
-        finally:
-            fresh.close()
+        assert_new_client_served(server.tcp_address)
         assert server.stats["tcp_evicted"] >= 1
         assert len(server._tcp.conns) <= server.max_connections_per_host
     finally:
@@ -144,11 +140,7 @@ def test_frame_bytes_held_for_all_connections_are_capped(tmp_path):
                 break
             time.sleep(0.02)
         assert len(srv._tcp.conns) < 3 and held <= srv.tcp_max_buffered
-        fresh = TcpPeer(srv.tcp_address)
-        try:
-            assert_alive(fresh)
-        finally:
-            fresh.close()
+        assert_new_client_served(srv.tcp_address)
     finally:
         for s in socks:
             s.close()
