@@ -324,13 +324,13 @@ def bench_signal(tmp: Path) -> list[dict]:
         addr = tuple(json.loads(text)["udp"])
         stop = threading.Event()
 
-        def flood():
+        def flood(stop: threading.Event, addr: tuple) -> None:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             while not stop.is_set():
                 s.sendto(oscfuzz.minus_four_bundle(), addr)
             s.close()
 
-        threads = [threading.Thread(target=flood) for _ in range(2)]
+        threads = [threading.Thread(target=flood, args=(stop, addr)) for _ in range(2)]
         for t in threads:
             t.start()
         time.sleep(2.0)

@@ -42,7 +42,7 @@ def is_loopback(host: str) -> bool:
         addresses = [ipaddress.ip_address(text)]
     except ValueError:
         try:
-            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0])
+            addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
                          for info in socket.getaddrinfo(text, None)]
         except (OSError, ValueError, UnicodeError):
             return False

@@ -304,9 +304,13 @@ class AddressHandlers(TimelineHandlers):
         kit_preset = self._preset_arg(kit, reply, load_kit) if kit else None
         from ..fx import validate_effects
 
+        def checked(preset: str) -> str:
+            validate_effects(preset)
+            return preset
+
         for cls, preset in list(fx_map.items()):
             if preset is not None:
-                fx_map[cls] = self._preset_arg(preset, reply, lambda p: (validate_effects(p), p)[1])
+                fx_map[cls] = self._preset_arg(preset, reply, checked)
 
         def action(job: _Job) -> None:
             self._render(job, res, kit_preset, fx_map, out)
