@@ -1,0 +1,46 @@
+"""Ship a trained transcriber as the default: refit its calibration on the validation clips and
+copy it into idm_host/models/default/ (transcriber.pt + transcriber.json).
+
+    .venv/bin/python tools/ship_transcriber.py runs/tr1/best.pt [--data train/transcriber.json]
+
+The thresholds and velocity maps are fitted on the run's validation clips (seed 777: the same
+clips the run selected its checkpoint on; the figures in MODEL_CARD.md come from other seeds).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    from idm_host.models import DEFAULT_DIR
+    from idm_host.train.data import DataConfig
+    from idm_host.train.transcriber_loop import evaluate_transcriber, selection_score, validation_clips
+    from idm_host.transcriber import Calibration, Transcriber, save_transcriber
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights")
+    ap.add_argument("--data", default=str(ROOT / "train" / "transcriber.json"))
+    a = ap.parse_args(argv)
+    src = Path(a.weights)
+    meta = json.loads(src.with_suffix(".json").read_text())
+    model = Transcriber.load(src)
+    cfg = DataConfig.load(a.data)
+    clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)
+    rep = evaluate_transcriber(model, clips, fit=True)
+    score = selection_score(rep["results"], model.classes)
+    extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration")}
+    extra["validation_refit"] = {"score": score, "results": rep["results"]}
+    digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network,
+                              calibration=Calibration.from_dict(rep["calibration"]), extra=extra)
+    print(json.dumps({"sha256": digest, "score": round(score, 4), "calibration": rep["calibration"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
