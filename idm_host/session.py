@@ -776,6 +776,9 @@ class Session:
         self._redo: list[_Step] = []
         self._observers: list[Observer] = []
         self._next_id = int(next_hit_id)
+        #: ``(stems, {strip: (file, scale)})``: where the stems object last loaded or saved lies
+        #: (so re-saving stems nobody replaced costs no encoding and no hashing).
+        self._stem_files: tuple[Stems, dict[str, tuple[str, float]]] | None = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -1117,6 +1120,7 @@ class Session:
             raise
         self.path = p
         self._saved_state = self._state
+        self._stem_files = self._pending_stem_files
         return p
 
     def _write_payload(self, folder: Path, reuse: Path | None) -> dict:
@@ -1126,28 +1130,41 @@ class Session:
         doc = self.to_dict()
         written: set[str] = set()
 
-        def put(rel_dir: str, stem: str, samples: np.ndarray, fmt: str, bit_depth: int) -> str:
-            arr = np.ascontiguousarray(samples, dtype=np.float32)
-            if fmt == "flac":  # hash what the file will hold, so decoded-and-unedited hashes the same
-                ints = _to_int24(arr)
-                digest = hashlib.sha256(ints.tobytes() + str(arr.shape).encode() + b"int24").hexdigest()[:16]
-                arr = _from_int24(ints)
-            else:
-                digest = hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
-            rel = f"{rel_dir}/{stem}-{digest}.{fmt}"
+        def have(rel: str) -> bool:
+            """``rel`` is in ``folder`` already, or is linked in from ``reuse``."""
             dest = folder / rel
             if rel in written or (dest.is_file() and not dest.is_symlink()):
                 written.add(rel)
-                return rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
+                return True
             old = reuse / rel if reuse is not None else None
             if old is not None and old.is_file() and not old.is_symlink() and old.resolve() != dest.resolve():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if dest.is_symlink():
+                    dest.unlink()
                 try:
                     os.link(old, dest)
                 except OSError:
                     shutil.copy2(old, dest)
+                written.add(rel)
+                return True
+            return False
+
+        def put(rel_dir: str, stem: str, samples: np.ndarray, fmt: str, bit_depth: int) -> str:
+            arr = np.ascontiguousarray(samples, dtype=np.float32)
+            ints = None
+            if fmt == "flac":  # hash what the file will hold, so decoded-and-unedited hashes the same
+                ints = _to_int24(arr)
+                digest = hashlib.sha256(ints.tobytes() + str(arr.shape).encode() + b"int24").hexdigest()[:16]
             else:
-                save_audio(dest, arr, self.sample_rate, format=fmt, bit_depth=bit_depth, overwrite=dest.is_symlink())
+                digest = hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()[:16]
+            rel = f"{rel_dir}/{stem}-{digest}.{fmt}"
+            if have(rel):
+                return rel
+            dest = folder / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if ints is not None:
+                arr = _from_int24(ints)
+            save_audio(dest, arr, self.sample_rate, format=fmt, bit_depth=bit_depth, overwrite=dest.is_symlink())
             written.add(rel)
             return rel
 
@@ -1157,15 +1174,23 @@ class Session:
             slot = self._state.kit[c]
             doc["kit"][c]["file"] = (doc["extracted"][c]["file"] if slot.origin == "extracted"
                                      else put("kit", c, slot.one_shot, "wav", 32))
+        self._pending_stem_files = None
         if self.stems is not None:
             st = self.stems
+            known = self._stem_files[1] if self._stem_files is not None and self._stem_files[0] is st else {}
             doc["stems"] = {"classes": list(st.classes), "files": {}, "scales": {}, "sample_rate": st.sample_rate}
             for c, x in list(zip(st.classes, st.audio)) + [(RESIDUAL, st.residual)]:
-                # FLAC clips at full scale: store louder stems divided by a power of two (exact)
-                peak = float(np.max(np.abs(x))) if x.size else 0.0
-                scale = 2.0 ** math.ceil(math.log2(peak / 0.99)) if peak > 0.99 else 1.0
-                doc["stems"]["files"][c] = put("stems", c, x / np.float32(scale), "flac", 24)
+                if c in known and have(known[c][0]):  # the same stems object: its file is already right
+                    rel, scale = known[c]
+                else:
+                    # FLAC clips at full scale: store louder stems divided by a power of two (exact)
+                    peak = float(np.max(np.abs(x))) if x.size else 0.0
+                    scale = 2.0 ** math.ceil(math.log2(peak / 0.99)) if peak > 0.99 else 1.0
+                    rel = put("stems", c, x / np.float32(scale), "flac", 24)
+                doc["stems"]["files"][c] = rel
                 doc["stems"]["scales"][c] = scale
+            self._pending_stem_files = (st, {c: (doc["stems"]["files"][c], doc["stems"]["scales"][c])
+                                             for c in doc["stems"]["files"]})
         doc["_files"] = sorted(written)
         return doc
 
@@ -1330,6 +1355,10 @@ class Session:
         s = cls(classes=classes, sample_rate=sr, source=source, state=state, extracted=extracted,
                 model=str(doc.get("model", "")), next_hit_id=next_id)
         s.path = p
+        if stems is not None:
+            sd = doc["stems"]
+            s._stem_files = (stems, {c: (sd["files"][c], float(sd.get("scales", {}).get(c, 1.0)))
+                                     for c in list(sd["classes"]) + [RESIDUAL]})
         problem = s.check_source()
         if problem:
             log.warning("%s", problem)
@@ -1380,7 +1409,11 @@ def _inside(folder: Path, doc_path: Path, rel: Any) -> Path:
 
 def _to_int24(x: np.ndarray) -> np.ndarray:
     """The 24-bit integers a stem is stored as: ``round(x * (2**23 - 1))``, clipped."""
-    return np.clip(np.rint(x.astype(np.float64) * FULL_SCALE_24), -2.0 ** 23, FULL_SCALE_24).astype(np.int32)
+    y = x.astype(np.float64)
+    y *= FULL_SCALE_24
+    np.rint(y, out=y)
+    np.clip(y, -2.0 ** 23, FULL_SCALE_24, out=y)
+    return y.astype(np.int32)
 
 
 def _from_int24(q: np.ndarray) -> np.ndarray:
@@ -1388,8 +1421,11 @@ def _from_int24(q: np.ndarray) -> np.ndarray:
     samples by 2**23 - 1 and negative ones by 2**23; its decoder divides both by 2**23 - 1).
     Checked over all 2**24 values: encode(_from_int24(q)) decodes to q / (2**23 - 1), which
     :func:`_to_int24` maps back to q."""
-    q = q.astype(np.float64)
-    return np.where(q < 0, q / 2.0 ** 23, q / FULL_SCALE_24).astype(np.float32)
+    out = q.astype(np.float32)  # exact: |q| <= 2**23
+    neg = q < 0
+    out /= np.float32(FULL_SCALE_24)  # float32 division: the same floats as float64's, checked for every q >= 0
+    out[neg] = q[neg].astype(np.float32) * np.float32(2.0 ** -23)  # exact: a power of two
+    return out
 
 
 def _write_json(path: Path, doc: dict) -> None:

@@ -232,3 +232,21 @@ def test_leftovers_of_a_live_process_are_left_alone(saved):
     assert remove_leftovers(saved) == [gone]
     assert mine.exists()
     mine.rmdir()
+
+
+def test_the_24_bit_mapping_is_exact_for_every_integer():
+    """Every 24-bit value survives encode -> decode -> _to_int24, so re-encoding decoded stems is exact."""
+    import io
+
+    import numpy as np
+    from pedalboard.io import AudioFile
+
+    from idm_host.session import _from_int24, _to_int24
+
+    q = np.arange(-2 ** 23, 2 ** 23, dtype=np.int32)
+    buf = io.BytesIO()
+    with AudioFile(buf, "w", 44100, 1, format="flac", bit_depth=24) as f:
+        f.write(_from_int24(q)[None])
+    with AudioFile(io.BytesIO(buf.getvalue())) as f:
+        decoded = f.read(f.frames)[0]
+    assert np.array_equal(_to_int24(decoded), q)
