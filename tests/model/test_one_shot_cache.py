@@ -145,3 +145,25 @@ def test_precompute_fills_the_cache_for_every_kit(tiny_model):
     calls2 = count_synth_calls(sep2)
     sep2.one_shots(near)
     assert calls2 == []
+
+
+@pytest.mark.slow
+def test_models_import_precomputes_every_kit(reference, tmp_path, monkeypatch):
+    """`idm-host models import` leaves the official model's six kits cached: a first analysis with
+    it runs no synthesiser."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "fresh"
+    env = dict(os.environ, IDM_HOST_MODELS=str(cache))
+    r = subprocess.run([sys.executable, "-m", "idm_host", "models", "import", str(reference / "idm-44-train-kits.ckpt")],
+                       env=env, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr
+    assert len(list((cache / "one-shots").glob(f"*{kit_cache.SUFFIX}"))) == 6
+    monkeypatch.setenv("IDM_HOST_MODELS", str(cache))
+    sep = Separator("idm-44-train-kits", device="cpu")
+    calls = count_synth_calls(sep)
+    for e in kit_cache.kit_embeddings(sep.config.n_kits):
+        sep.one_shots(e)
+    assert calls == []
