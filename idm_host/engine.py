@@ -370,7 +370,9 @@ class Separator:
 
     def masking_for(self, masking: Masking, *, user_hits: bool, encoded: Encoded | None = None) -> str:
         """The concrete masking mode for ``masking`` (``"auto"`` resolved by
-        :func:`idm_host.masking.resolve_mode`: adaptive for the user's hits, power otherwise)."""
+        :func:`idm_host.masking.resolve_mode`: adaptive for the user's hits, power otherwise).
+        ``encoded`` (the model's outputs for the input) is accepted for rules that weigh the model's
+        confidence; the measured rule does not use it."""
         return resolve_mode(masking, user_hits=user_hits)
 
     def fit_adaptive(self, audio: Audio, transcription: Transcription, kit: Kit, *,

@@ -55,9 +55,6 @@ from .errors import IdmError
 MODES = ("auto", "wiener", "power", "adaptive", "none")
 #: Mask exponent of each masked mode (``masks = V_k^p / sum_j V_j^p``).
 EXPONENTS = {"wiener": 1.0, "power": 2.0, "adaptive": 2.0}
-#: ``"auto"`` uses the adaptive masks when the model's mean peak confidence is at least this.
-CONFIDENT = 0.9
-
 HitArrays = Sequence[tuple[np.ndarray, np.ndarray]]  # per class: sample positions (int64), amplitudes
 
 
@@ -67,47 +64,22 @@ def check_mode(masking: str) -> str:
     return masking
 
 
-def resolve_mode(masking: str, *, user_hits: bool, confidence: float | None = None) -> str:
+def resolve_mode(masking: str, *, user_hits: bool) -> str:
     """The concrete mode for ``masking`` (``"auto"`` resolved).
 
-    The rule for ``"auto"`` (measured on the validation kits; BENCHMARKS.md, "Masking modes"): the
-    adaptive masks when the hits are the user's (an override, "Re-separate with my edits") or when
-    the model is confident (``confidence >= CONFIDENT``), the power-ratio masks otherwise. With
-    true hits the adaptive fit gains several dB over the synthetic masks; with the model's own hits
-    it loses where hits are missed, which is where the model is not confident.
+    The rule for ``"auto"``, measured on the validation kits (BENCHMARKS.md, "Masking modes"): the
+    adaptive masks when the hits are the user's (an override, "Re-separate with my edits"), the
+    power-ratio masks for the model's own hits. With true hits the fitted templates gain several dB
+    over the synthetic-stem masks in every class; with the model's hits they gain little and can
+    lose on cymbals (hits the model missed leave energy that the found classes' templates absorb).
 
     Args:
         user_hits: the transcription was given rather than the model's own.
-        confidence: the model's confidence in its hits (:func:`transcription_confidence`), if known.
     """
     check_mode(masking)
     if masking != "auto":
         return masking
-    if user_hits or (confidence is not None and confidence >= CONFIDENT):
-        return "adaptive"
-    return "power"
-
-
-def transcription_confidence(probabilities: np.ndarray | None, picks: Sequence[np.ndarray] | None = None
-                             ) -> float | None:
-    """The mean onset probability at the model's picked peaks (``None`` when unknown or no hits).
-
-    Args:
-        probabilities: ``[K, M]`` onset probabilities.
-        picks: per class, the picked frames; by default the frames where the probability peaks
-            above 0.5.
-    """
-    if probabilities is None:
-        return None
-    p = np.asarray(probabilities, dtype=np.float64)
-    if p.ndim != 2 or p.size == 0:
-        return None
-    if picks is None:
-        return None
-    vals = [p[k, np.asarray(f, dtype=np.int64)] for k, f in enumerate(picks) if len(f)]
-    if not vals:
-        return None
-    return float(np.concatenate(vals).mean())
+    return "adaptive" if user_hits else "power"
 
 
 # ------------------------------------------------------------------ the adaptive model
