@@ -209,8 +209,8 @@ class MainWindow(FileActions, QMainWindow):
     def _wire(self) -> None:
         m = self.model
         m.error_occurred.connect(self._on_model_error)
-        m.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        m.modified_changed.connect(lambda _m: self._update_title())
+        m.status_message.connect(self._show_status)
+        m.modified_changed.connect(self._on_modified_changed)
         m.session_changed.connect(self._on_model_session_changed)
         m.edited.connect(self._update_info)
         self.grid.selection_changed.connect(self._update_info)
@@ -352,6 +352,13 @@ class MainWindow(FileActions, QMainWindow):
         self.open_action.setEnabled(not busy)
         self.open_session_action.setEnabled(not busy)
 
+    # model signals go to methods, not lambdas, so that none reaches a window being destroyed
+    def _show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_modified_changed(self, _modified: bool) -> None:
+        self._update_title()
+
     def _update_title(self) -> None:
         s = self.model.session
         if s is None:
@@ -383,8 +390,11 @@ class MainWindow(FileActions, QMainWindow):
             # (a child timer, so that it dies with the window)
             again = QTimer(self)
             again.setSingleShot(True)
-            again.timeout.connect(lambda: screen_fit.keep_on_screen(self))
+            again.timeout.connect(self._keep_on_screen)  # a method: no call once the window is gone
             again.start(400)
+
+    def _keep_on_screen(self) -> None:
+        screen_fit.keep_on_screen(self)
 
     def _place(self) -> None:
         screen_fit.keep_on_screen(self)
