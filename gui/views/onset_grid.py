@@ -23,7 +23,6 @@ Only visible hits are drawn, and when more hits than pixels are visible, the lou
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +37,7 @@ from idm_host.errors import IdmError
 from idm_host.midi import to_midi_velocity
 
 from .. import theme
+from ..hit_clipboard import CLIP_MIME, clip_of, decode_clip, encode_clip, place_clip
 from ..theme import HEADER_W, RULER_H
 from . import grid_math
 from .time_axis import TimeAxis
@@ -53,7 +53,6 @@ TOP_HANDLE_PX = 4
 VELOCITY_BUCKETS = 8
 WHEEL_VELOCITY_STEP = 0.05
 MIN_VELOCITY = 0.01
-CLIP_MIME = "application/x-idm-hits+json"
 #: Selected hits get a white outline when at most this many are in view (else only the light fill).
 MAX_OUTLINED = 400
 
@@ -728,10 +727,8 @@ class OnsetGridView(QWidget):
             items += [(c, t, v) for t, v in zip(hits.times[m].tolist(), hits.velocities[m].tolist())]
         if not items:
             return 0
-        t0 = min(t for _, t, _ in items)
-        self._clipboard = [(c, t - t0, v) for c, t, v in items]
-        data = json.dumps({"schema_version": 1, "hits": [
-            {"class": c, "offset_s": round(o, 6), "velocity": round(v, 6)} for c, o, v in self._clipboard]})
+        self._clipboard = clip_of(items)
+        data = encode_clip(self._clipboard)
         mime = QMimeData()
         mime.setData(CLIP_MIME, data.encode())
         mime.setText(data)
@@ -743,22 +740,11 @@ class OnsetGridView(QWidget):
         items = self._clipboard
         mime = QApplication.clipboard().mimeData()
         if mime is not None and mime.hasFormat(CLIP_MIME):
-            try:
-                raw = json.loads(bytes(mime.data(CLIP_MIME)).decode())
-                items = [(str(h["class"]), float(h["offset_s"]), float(h["velocity"])) for h in raw["hits"]]
-            except (ValueError, KeyError, TypeError):
-                pass
+            decoded = decode_clip(bytes(mime.data(CLIP_MIME)))
+            if decoded is not None:
+                items = decoded
         at = self.cursor_s if at_s is None else at_s
-        add: dict[str, list[tuple[float, float]]] = {}
-        late = foreign = 0
-        for symbol, offset, velocity in items:
-            t = at + offset
-            if symbol not in self.classes:
-                foreign += 1
-            elif not 0.0 <= t <= self.model.duration_s:
-                late += 1
-            else:
-                add.setdefault(symbol, []).append((t, min(max(velocity, 0.0), 1.0)))
+        add, late, foreign = place_clip(items, at, self.classes, self.model.duration_s)
         ids = self.model.add_hits(add, label="paste") if add else []
         if ids:
             self.set_selection(ids)
