@@ -3,7 +3,7 @@
 ``python -m idm_host.demo --out demo-out`` makes sure a model is available (the official weights are
 imported from ``$IDM_HOST_REFERENCE`` or ../shared/reference when they are there and nothing else is
 installed), then writes stems, onsets.json, transcription.mid and the kit for
-``examples/drum-loop.flac`` into ``--out``. ``python tools/make_example.py`` re-renders that file.
+``examples/drum-loop.flac`` into ``--out``. ``python tools/make_assets.py example`` re-renders that file.
 """
 from __future__ import annotations
 

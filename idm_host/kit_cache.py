@@ -6,7 +6,7 @@ engine snaps saturated embeddings to a kit's one-hot (``Separator.snap_kit``), s
 ``n_kits`` one-shot sets that nearly every input uses. Those are computed ahead of time:
 
 * for the shipped default model they are package data (``idm_host/models/one-shots/``, written
-  by ``python tools/ship_one_shots.py``);
+  by ``python tools/make_assets.py one-shots``);
 * for an imported model, ``idm-host models import`` computes them into the user cache.
 
 Every entry is one ``.npz`` holding the one-shots (float32 ``[K, L]``), the key it was made for

@@ -8,7 +8,7 @@ Two kits, all 9 model classes each, 44.1 kHz mono 16-bit WAV, at most 1 s per on
   inharmonic membrane modes for the toms, dense noisy cymbals).
 
 Everything is deterministic (fixed seeds). Regenerate the shipped ones with
-``python tools/make_kits.py --overwrite``; ``python -m idm_host.kitgen --out FOLDER`` writes them anywhere.
+``python tools/make_assets.py kits --overwrite``; ``python -m idm_host.kitgen --out FOLDER`` writes them anywhere.
 
 Example:
     >>> shots = synthesize_kit("synth-electro")
@@ -182,7 +182,7 @@ def write_kit(name: str, out_dir: "str | Path", *, overwrite: bool = False) -> P
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Write the synthesised kits into a folder (tools/make_kits.py: presets/kits/).")
+    ap = argparse.ArgumentParser(description="Write the synthesised kits into a folder (tools/make_assets.py kits: presets/kits/).")
     ap.add_argument("--out", required=True)
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)

@@ -31,7 +31,7 @@ def test_shipped_one_shots_cover_every_kit_of_the_default_model(default_sep):
         key = sep._kit_key(e)
         path = kit_cache.SHIPPED_DIR / f"{key}{kit_cache.SUFFIX}"
         assert kit_cache.read_entry(path, key, shape) is not None, (
-            f"{path} is missing or stale for the shipped default model; run `python tools/ship_one_shots.py`")
+            f"{path} is missing or stale for the shipped default model; run `python tools/make_assets.py one-shots`")
     # and the package stays small: the entries are compressed float32
     total = sum(p.stat().st_size for p in kit_cache.SHIPPED_DIR.iterdir())
     assert total < 12 * 2**20
