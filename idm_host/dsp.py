@@ -65,10 +65,9 @@ def peak_pick(
         last = -np.inf
         for n in np.flatnonzero(candidates[c]):
             if n > last + wait:
-                last = n
-                if official_frame_quirk:
-                    n = int(np.floor((n / frame_rate) * frame_rate))
-                out[c, n] = 1
+                last = float(n)
+                frame = int(np.floor((n / frame_rate) * frame_rate)) if official_frame_quirk else int(n)
+                out[c, frame] = 1
     return out[0] if squeeze else out
 
 

@@ -21,7 +21,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 
@@ -65,7 +65,8 @@ def _sweep(t: np.ndarray, f0: float, f1: float, tau_s: float) -> np.ndarray:
 
 
 def _metal(t: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    return sum(np.sign(np.sin(2 * np.pi * f * scale * t + i)) for i, f in enumerate(_METAL_HZ)) / len(_METAL_HZ)
+    total = cast(np.ndarray, sum(np.sign(np.sin(2 * np.pi * f * scale * t + i)) for i, f in enumerate(_METAL_HZ)))
+    return total / len(_METAL_HZ)
 
 
 def _finish(x: np.ndarray, peak: float = 0.9) -> np.ndarray:
