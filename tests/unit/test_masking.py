@@ -238,3 +238,28 @@ def test_hit_operator_is_the_convolution():
             for ff in range(f):
                 want[ff] += np.convolve(h, w[ci, ff])[5 + n0:5 + n0 + n]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_cli_separate_with_onsets_writes_both_kits(analyses, clip, hits, official_model, tmp_path):
+    """``idm-host separate --onsets`` (auto: adaptive for the user's hits) writes the corrected
+    one-shots to kit/ and the model's to kit/synthetic/; the stems null against the input."""
+    from idm_host.audio import load_audio, save_audio
+    from idm_host.cli import main
+
+    wav = save_audio(tmp_path / "clip.wav", clip.samples, SR, bit_depth=32)
+    onsets = tmp_path / "onsets.json"
+    onsets.write_text(hits.to_json())
+    assert main(["separate", str(wav), "--out", str(tmp_path / "out"), "--onsets", str(onsets),
+                 "--model", official_model, "--device", "cpu", "--bit-depth", "32", "--quiet"]) == 0
+    out = tmp_path / "out" / "clip"
+    an = analyses["adaptive"]
+    total = load_audio(out / "residual.wav", sample_rate=None).samples
+    for i, c in enumerate(an.stems.classes):
+        stem = load_audio(out / f"{c}.wav", sample_rate=None).samples
+        np.testing.assert_allclose(stem, an.stems.audio[i], atol=1e-5)
+        total = total + stem
+        np.testing.assert_allclose(load_audio(out / "kit" / f"{c}.wav", sample_rate=None).samples[0],
+                                   an.kit.one_shots[i], atol=2e-4)
+        np.testing.assert_allclose(load_audio(out / "kit" / "synthetic" / f"{c}.wav", sample_rate=None).samples[0],
+                                   an.extra["synthetic_kit"].one_shots[i], atol=2e-4)
+    np.testing.assert_allclose(total, clip.samples, atol=1e-5)
