@@ -33,23 +33,33 @@ HITS = {"KD": [0.05, 0.52, 1.13, 1.61, 2.2], "SD": [0.31, 0.83, 1.37, 1.9, 2.45]
 KINDS = {"KD": "kick", "SD": "snare", "HH_CHH": "hat"}
 
 
-@pytest.fixture(scope="module")
-def clip():
-    """3 s stereo: three drums that are not the model's at known times (panned apart), plus a
-    low hum no class explains."""
-    n = 3 * SR
-    x = np.zeros((2, n), np.float32)
-    pans = {"KD": (1.0, 1.0), "SD": (1.0, 0.6), "HH_CHH": (0.5, 1.0)}
+PANS = {"KD": (1.0, 1.0), "SD": (1.0, 0.6), "HH_CHH": (0.5, 1.0)}
+
+
+def _true_stems(n: int) -> dict[str, np.ndarray]:
+    """Per drum, its stereo stem: the drum at its hits, panned, with fixed velocities."""
+    out = {}
     for c, times in HITS.items():
+        s = np.zeros((2, n), np.float32)
         shot = _drum(KINDS[c], 3)
         for k, t in enumerate(times):
             p = int(round(t * SR))
             m = min(n - p, shot.size)
             v = 0.6 + 0.4 * ((k * 7) % 5) / 4
             for ch in range(2):
-                x[ch, p:p + m] += pans[c][ch] * v * shot[:m]
+                s[ch, p:p + m] += PANS[c][ch] * v * shot[:m]
+        out[c] = s
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """3 s stereo: three drums that are not the model's at known times (panned apart), plus a
+    low hum no class explains."""
+    n = 3 * SR
+    x = np.sum(list(_true_stems(n).values()), axis=0)
     x += (0.02 * np.sin(2 * np.pi * 120 * np.arange(n) / SR)).astype(np.float32)
-    return Audio(x, SR)
+    return Audio(x.astype(np.float32), SR)
 
 
 @pytest.fixture(scope="module")
@@ -128,19 +138,7 @@ def test_adaptive_fit_lowers_its_divergence(separator, clip, hits):
 
 def test_adaptive_separates_better_than_the_synthetic_masks(analyses, clip):
     """Against the clip's true stems (rebuilt here), the fitted templates beat wiener and power."""
-    n = clip.n_frames
-    truth = {}
-    pans = {"KD": (1.0, 1.0), "SD": (1.0, 0.6), "HH_CHH": (0.5, 1.0)}
-    for c, times in HITS.items():
-        s = np.zeros((2, n), np.float32)
-        shot = _drum(KINDS[c], 3)
-        for k, t in enumerate(times):
-            p = int(round(t * SR))
-            m = min(n - p, shot.size)
-            v = 0.6 + 0.4 * ((k * 7) % 5) / 4
-            for ch in range(2):
-                s[ch, p:p + m] += pans[c][ch] * v * shot[:m]
-        truth[c] = s
+    truth = _true_stems(clip.n_frames)
 
     def sdr(mode):
         an = analyses[mode]
