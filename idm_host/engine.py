@@ -17,11 +17,12 @@ What it does differently from the official code (IDM-SPEC.md, section 10):
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
@@ -124,6 +125,7 @@ class Separator:
         official_frame_quirk: bool = False,
         snap_kit: float | None = 0.99,
         adaptive: AdaptiveConfig | None = None,
+        transcriber: str | os.PathLike | None = "auto",
     ):
         from .model.checkpoints import load_weights
 
@@ -159,6 +161,7 @@ class Separator:
         from .kit_cache import OneShotStore
 
         self._store = OneShotStore()
+        self.transcriber = self._load_transcriber(transcriber, model)
 
     # ------------------------------------------------------------------ model resolution
     @staticmethod
@@ -250,9 +253,61 @@ class Separator:
         """Onsets and velocities per class.
 
         Returns:
-            :class:`Transcription` with hits at model-frame times (5.8 ms grid), velocities 0..1.
+            :class:`Transcription`: from the transcription network when the separator has one
+            (hits placed to the sample by its in-frame offset, velocities calibrated to 0..1 on the
+            MIDI scale), else from the IDM head (model-frame times, 5.8 ms grid).
         """
+        if self.transcriber is not None:
+            a = self.load(audio, sample_rate)
+            return self._network_transcription(a, progress)
         return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
+
+    @staticmethod
+    def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
+        """``"auto"``: the shipped transcription network with the default model, none otherwise;
+        ``"default"``: the shipped network with any model; ``None``/``"none"``: the IDM head; a path."""
+        from .models import DEFAULT_DIR
+
+        if transcriber is None or str(transcriber) == "none":
+            return None
+        if str(transcriber) == "auto":
+            if str(model) != "default":
+                return None
+            transcriber = "default"
+        path = DEFAULT_DIR / "transcriber.pt" if str(transcriber) == "default" else Path(transcriber)
+        if str(transcriber) == "default" and not path.is_file():
+            return None  # a build without the shipped network falls back to the IDM head
+        from .transcriber import Transcriber
+
+        return Transcriber.load(path)
+
+    def _network_transcription(self, a: Audio, progress: ProgressCallback | None = None) -> Transcription:
+        tr = self.transcriber.transcribe(a, progress=progress)
+        return Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
+
+    def _level_match(self, enc: Encoded, tr: Transcription) -> Encoded:
+        """Rescale the track gains so that the network's velocities (MIDI scale) play the one-shots at
+        the level the IDM head would have: per class, the median of ``head velocity / (scale * v)``
+        over the hits the head also sees (onset probability >= 0.5 within 2 frames)."""
+        gains = enc.track_gains.astype(np.float32).copy()
+        ratios_all: list[float] = []
+        per: dict[int, list[float]] = {}
+        m = enc.velocity.shape[1]
+        for ci, c in enumerate(self.classes):
+            for h in tr.hits.get(c, ()):
+                f = int(round(h.time_s * self.sample_rate / self.hop))
+                lo, hi = max(0, f - 2), min(m, f + 3)
+                if lo >= hi or h.velocity <= 0:
+                    continue
+                j = lo + int(np.argmax(enc.probabilities[ci, lo:hi]))
+                if enc.probabilities[ci, j] >= 0.5:
+                    r = float(enc.velocity[ci, j]) / (MODEL_VELOCITY_SCALE * h.velocity)
+                    per.setdefault(ci, []).append(r)
+                    ratios_all.append(r)
+        fallback = float(np.median(ratios_all)) if ratios_all else 0.4
+        for ci in range(len(self.classes)):
+            gains[ci] *= np.float32(np.median(per[ci]) if len(per.get(ci, ())) >= 3 else fallback)
+        return dataclasses.replace(enc, track_gains=gains)
 
     # ------------------------------------------------------------------ kit
     @property
@@ -482,8 +537,14 @@ class Separator:
         """Load, encode, transcribe (unless given) and synthesise the kit (unless given)."""
         a = self.load(audio, sample_rate)
         stage = Stage(progress)
-        enc = self.encode(a, progress=stage.sub(0.0, 0.7))
-        tr = self.transcription_from(enc) if transcription is None else self._check_transcription(transcription)
+        enc = self.encode(a, progress=stage.sub(0.0, 0.6 if self.transcriber is not None else 0.7))
+        if transcription is not None:
+            tr = self._check_transcription(transcription)
+        elif self.transcriber is not None:
+            tr = self._network_transcription(a, stage.sub(0.6, 0.7))
+            enc = self._level_match(enc, tr)
+        else:
+            tr = self.transcription_from(enc)
         stage(0.7, "synthesising the kit")
         kit = kit if kit is not None else self.kit_from(enc)
         stage(1.0, "kit ready")

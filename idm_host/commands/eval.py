@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "separation alone; default: %(default)s)")
     g.add_argument("--predictor", choices=("model", "oracle", "silence"), default="model",
                    help="oracle (the references) and silence are sanity checks that need no model")
+    g.add_argument("--transcriber", default="auto",
+                   help="hits from: auto (the shipped transcription network with the default model), none "
+                        "(the IDM head), default, or a weights path (default: %(default)s)")
+    g.add_argument("--compare", action="store_true",
+                   help="side by side in one run: the model, the official weights (when installed), the true hits "
+                        "and ADTOF (when ../shared/peers and its Python are there); exits 1 if the model falls "
+                        "below the official weights on any class")
     g.add_argument("--json", nargs="?", const="-", metavar="OUT",
                    help="write the results as JSON to OUT (or stdout when OUT is omitted)")
     r = p.add_argument_group("rendering (idm-host eval render ...)")
@@ -91,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json and args.json != "-" and Path(args.json).exists() and not args.overwrite:
         raise IdmError(f"{args.json}: already exists; choose another name or pass --overwrite")
+    if args.compare:
+        return _compare(args)
     if args.predictor == "oracle":
         predictor, system = oracle_predictor, "oracle"
     elif args.predictor == "silence":
@@ -98,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..engine import Separator
 
-        sep = Separator(args.model, args.device)
+        sep = Separator(args.model, args.device, transcriber=_transcriber_arg(args.transcriber))
         predictor = model_predictor(sep, masking=args.masking, true_hits=args.onsets == "true")
         system = f"{sep.model_name} ({args.masking}, {args.onsets} hits)"
     with progress_bar(args, "evaluating") as cb:
@@ -109,4 +118,38 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_results(args.json, results, overwrite=args.overwrite)
     print(format_table(results))
+    return 0
+
+
+def _transcriber_arg(value: str) -> str | None:
+    return None if value == "none" else value
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..engine import Separator
+    from ..errors import IdmError
+    from ..models import OFFICIAL_NAME
+    from ..train.compare import compare, require_no_regression, table
+
+    systems = {args.model: Separator(args.model, args.device, transcriber=_transcriber_arg(args.transcriber))}
+    try:
+        systems["official"] = Separator(OFFICIAL_NAME, args.device, transcriber=None)
+    except IdmError as exc:
+        print(f"warning: official weights not compared ({exc})", file=sys.stderr)
+    results = compare({Path(args.dataset).name: args.dataset}, systems, stems_separator=systems[args.model])
+    if "peer_error" in results:
+        print(f"warning: ADTOF not compared ({results.pop('peer_error')})", file=sys.stderr)
+    if args.json == "-":
+        print_json(results)
+    else:
+        if args.json:
+            from ..fsutil import atomic_write_text
+            import json
+
+            atomic_write_text(args.json, json.dumps(results, indent=1) + "\n", overwrite=args.overwrite)
+        print(table(results, ["KD", "SD", "HH", "TT", "CY"]))
+    if "official" in systems:
+        require_no_regression(results, args.model, "official")
     return 0
