@@ -28,8 +28,8 @@ block or many.
 
 Because ``H_k`` is a sparse train of hits, the convolution ``W_k * H_k`` is computed as a product
 with a sparse Toeplitz operator (:func:`hit_operator`): its cost is hits x template length x bins,
-which for drum tracks is one to two orders of magnitude less than FFT convolution over every frame
-(see BENCHMARKS.md for the comparison on the project's machine).
+where FFT convolution would transform every bin of every frame for each class and iteration
+(an estimate from the operation counts; the FFT variant was not built to be timed).
 
 Long inputs: the templates are fitted on at most :attr:`AdaptiveConfig.fit_max_s` seconds (the
 whole input when shorter, else evenly spaced excerpts chosen from the input length alone), then
