@@ -264,14 +264,25 @@ class Separator:
 
     @staticmethod
     def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
-        """``"auto"``: the shipped transcription network with the default model, none otherwise;
-        ``"default"``: the shipped network with any model; ``None``/``"none"``: the IDM head; a path."""
+        """``"auto"``: the shipped transcription network with the default model *if its sidecar
+        records a passed ship gate* (no class below the official weights on any validation kit,
+        recorded from ``python -m bench.bench_transcription``), else the IDM head; ``"default"``: the shipped network
+        with any model; ``None``/``"none"``: the IDM head; a path."""
+        import json
+
         from .models import DEFAULT_DIR
 
         if transcriber is None or str(transcriber) == "none":
             return None
         if str(transcriber) == "auto":
-            if str(model) != "default":
+            side = DEFAULT_DIR / "transcriber.json"
+            if str(model) != "default" or not side.is_file():
+                return None
+            try:
+                gate = json.loads(side.read_text()).get("gate") or {}
+            except (OSError, ValueError):
+                return None
+            if gate.get("passed") is not True:
                 return None
             transcriber = "default"
         path = DEFAULT_DIR / "transcriber.pt" if str(transcriber) == "default" else Path(transcriber)
