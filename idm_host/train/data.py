@@ -252,6 +252,19 @@ def render_clip(
     return Clip(mixture, stems if with_stems else None, onsets, velocities, tr, classes, kit_id, meta)
 
 
+def worker_rng(seed: int) -> np.random.Generator:
+    """The random generator of this DataLoader worker's stream: seeded by ``(seed, worker id)``."""
+    worker = 0
+    try:
+        import torch.utils.data
+
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+    except ImportError:  # pragma: no cover
+        pass
+    return np.random.default_rng([seed, worker])
+
+
 class ClipStream:
     """An endless, seeded stream of training clips (random kit x random pattern window).
 
@@ -290,15 +303,7 @@ class ClipStream:
                            with_stems=self.with_stems)
 
     def __iter__(self) -> Iterator[Clip]:
-        worker = 0
-        try:
-            import torch.utils.data
-
-            info = torch.utils.data.get_worker_info()
-            worker = info.id if info is not None else 0
-        except ImportError:  # pragma: no cover
-            pass
-        rng = np.random.default_rng([self.seed, worker])
+        rng = worker_rng(self.seed)
         while True:
             yield self.clip(rng)
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..audio import MODEL_SAMPLE_RATE
 from ..classes import IDM_CLASSES
 from ..transcriber.features import FRAME_RATE, n_frames
-from .data import class_index
+from .data import class_index, worker_rng
 from .kits import PATTERN_NOTES, SampledKit
 from .patterns import STYLES, Pattern, generate_groove
 from .procedural import augment_kit, procedural_kit
@@ -222,15 +222,7 @@ class ExampleStream:
         return Example(mix, on, vel, off, hits, meta)
 
     def __iter__(self) -> Iterator[Example]:
-        worker = 0
-        try:
-            import torch.utils.data
-
-            info = torch.utils.data.get_worker_info()
-            worker = info.id if info is not None else 0
-        except ImportError:  # pragma: no cover
-            pass
-        rng = np.random.default_rng([self.seed, worker])
+        rng = worker_rng(self.seed)
         while True:
             yield self.example(rng)
 
