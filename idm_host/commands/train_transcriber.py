@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default: %(default)s)")
     p.add_argument("--validate-every", type=int, default=300, help="steps between validations")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the trainer (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="start a new run in a RUN_DIR that holds one")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
     p.set_defaults(func=run)
 
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                              lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names),
             "validation_kits": [k.label for k in cfg.validation_kits]}
-    report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov)
+    report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,
+                   overwrite=args.overwrite)
     if args.json:
         print_json(report)
     return 0

@@ -256,7 +256,7 @@ def _save_checkpoint(path: Path, net: CRNN, opt: torch.optim.Optimizer, step: in
 
 def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: Sequence[SampledKit], *,
           resume: bool = False, classes: Sequence[str] = IDM_CLASSES, provenance: Mapping[str, Any] | None = None,
-          stream_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+          stream_kwargs: Mapping[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Train (or resume) into ``settings.out``; returns the best validation report."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -265,6 +265,9 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     net = CRNN(TranscriberConfig(tuple(classes)))
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, best, elapsed_before = 0, -1.0, 0.0
+    if not resume and not overwrite and (ckpt_path.exists() or (out / "best.pt").exists()):
+        raise IdmError(f"{out}: already holds a transcriber run; pass --resume to continue it or --overwrite to "
+                       "start again (its checkpoint and best model would be replaced)")
     if resume:
         if not ckpt_path.is_file():
             raise IdmError(f"{ckpt_path}: nothing to resume; start without --resume")

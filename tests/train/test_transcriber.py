@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from idm_host.classes import IDM_CLASSES
-from idm_host.errors import ModelError
+from idm_host.errors import IdmError, ModelError
 from idm_host.train.kits import Instrument, SampleLayer, SampledKit
 from idm_host.train.procedural import augment_kit, change_decay, procedural_kit
 from idm_host.train.recording import bleed
@@ -198,3 +198,12 @@ def test_user_hits_are_used_exactly_when_a_transcriber_is_loaded(tmp_path):
     assert a.transcription.hits["KD"] == (Hit(0.1234567, 0.33),)
     assert a.transcription.hits["SD"] == (Hit(1.5, 1.0),)
     assert all(not a.transcription.hits[c] for c in sep.classes if c not in ("KD", "SD"))
+
+
+def test_a_second_run_into_a_run_folder_is_refused_without_resume_or_overwrite(tmp_path):
+    from idm_host.train.transcriber_loop import TrainSettings, train
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"a run's checkpoint")
+    with pytest.raises(IdmError, match="--resume.*--overwrite"):
+        train(TrainSettings(out=str(tmp_path)), [], [])
+    assert (tmp_path / "checkpoint.pt").read_bytes() == b"a run's checkpoint"
