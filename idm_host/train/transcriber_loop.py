@@ -44,6 +44,20 @@ ONSET_WINDOW_S = 0.05
 THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.2, 0.91, 0.05))
 GROUPS = ("KD", "SD", "HH", "TT", "CY")
 
+#: Hits per minute of each class in the training stream (``class_rates``, 400 x 6 s; MODEL_CARD.md).
+#: The onset loss weighs a class's positive frames by sqrt(kick rate / class rate), in 1..3, so the
+#: rare classes (open hat, mid/low toms, cymbals) are not drowned by kick, snare and closed hat; the
+#: per-class threshold sweep then moves each class's operating point back where F is best.
+STREAM_RATES = {"CY_CR": 26.0, "CY_RD": 40.0, "HH_CHH": 156.0, "HH_OHH": 13.0, "KD": 113.0, "SD": 101.0,
+                "TT_HFT": 27.0, "TT_HMT": 14.0, "TT_LMT": 14.0}
+
+
+def positive_weights(classes: Sequence[str], rates: Mapping[str, float] = STREAM_RATES) -> torch.Tensor:
+    """Per-class weights of positive onset frames (shape (C, 1), broadcast over frames)."""
+    ref = rates["KD"]
+    w = [min(3.0, max(1.0, math.sqrt(ref / rates[c]))) if c in rates else 1.0 for c in classes]
+    return torch.tensor(w, dtype=torch.float32)[:, None]
+
 
 @dataclass
 class TrainSettings:
@@ -61,6 +75,8 @@ class TrainSettings:
     checkpoint_minutes: float = 5.0
     threads: int = 2
     log_every: int = 20
+    #: weigh rare classes' onset frames up (``positive_weights``); run tr1 trained 2,100 steps without
+    balance_classes: bool = True
 
 
 # ------------------------------------------------------------------ data
@@ -87,9 +103,10 @@ def widen(onsets: torch.Tensor) -> torch.Tensor:
     return torch.maximum(onsets, 0.5 * torch.maximum(left, right))
 
 
-def loss_fn(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def loss_fn(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor],
+            pos_weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     on = batch["onsets"]
-    bce = F.binary_cross_entropy_with_logits(out["onset_logits"], widen(on))
+    bce = F.binary_cross_entropy_with_logits(out["onset_logits"], widen(on), pos_weight=pos_weight)
     mask = on > 0.5
     n = mask.sum().clamp(min=1)
     vel = ((out["velocity"] - batch["velocity"]) ** 2 * mask).sum() / n
@@ -291,6 +308,7 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     running: dict[str, float] = {}
     best_report: dict[str, Any] = {}
     total_steps = step + settings.steps
+    pos_weight = positive_weights(classes) if settings.balance_classes else None
 
     def lr_at(s: int) -> float:  # warm-up, then cosine to 10 % over the planned run
         warm = 200
@@ -334,7 +352,7 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
             batch[key] = torch.stack([x[key][:, :t_min] for x in items])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        res = loss_fn(net(batch["feats"]), batch)
+        res = loss_fn(net(batch["feats"]), batch, pos_weight)
         opt.zero_grad(set_to_none=True)
         res["loss"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)

@@ -13,6 +13,7 @@ from idm_host.train.kits import Instrument, SampleLayer, SampledKit
 from idm_host.train.procedural import augment_kit, change_decay, procedural_kit
 from idm_host.train.recording import bleed
 from idm_host.train.transcriber_data import ExampleStream, class_rates, play, targets
+from idm_host.train.transcriber_loop import STREAM_RATES, loss_fn, positive_weights
 from idm_host.transcriber import Calibration, Transcriber, pick_peaks, save_transcriber
 from idm_host.transcriber.features import FRAME_RATE, HOP, N_BANDS, n_frames, spectrogram
 from idm_host.transcriber.network import CRNN, TranscriberConfig
@@ -40,6 +41,30 @@ def test_generator_plays_every_class_often_in_the_training_stream():
     # hats and kick/snare dominate, as in real playing
     assert rates["HH_CHH"]["per_minute"] > rates["TT_LMT"]["per_minute"]
     assert rates["KD"]["clip_share"] > 0.9
+    # the loss's class balance is set from these rates: they must still describe the stream
+    for c in IDM_CLASSES:
+        assert rates[c]["per_minute"] == pytest.approx(STREAM_RATES[c], rel=0.3), (c, rates[c])
+
+
+def test_a_missed_rare_onset_costs_more_than_a_missed_kick():
+    classes = ("KD", "HH_OHH", "TT_LMT")
+    w = positive_weights(classes)
+    assert w[:, 0].tolist() == pytest.approx([1.0, min(3.0, (113 / 13) ** 0.5), min(3.0, (113 / 14) ** 0.5)])
+    on = torch.zeros(1, 3, 10)
+    on[0, :, 5] = 1.0
+    batch = {"onsets": on, "velocity": torch.zeros_like(on), "offset": torch.zeros_like(on)}
+    costs = []
+    for c in (None, 0, 1, 2):  # all found, then the network misses class c's onset only
+        logits = torch.where(on > 0, torch.tensor(8.0), torch.tensor(-8.0))
+        if c is not None:
+            logits[0, c, 5] = -8.0
+        out = {"onset_logits": logits, "velocity": torch.zeros_like(on), "offset": torch.zeros_like(on)}
+        costs.append(float(loss_fn(out, batch, w)["bce"]))
+    extra = [x - costs[0] for x in costs[1:]]
+    assert extra[1] == pytest.approx(float(w[1, 0]) * extra[0], rel=1e-3)
+    assert extra[2] == pytest.approx(float(w[2, 0]) * extra[0], rel=1e-3)
+    out = {"onset_logits": torch.full_like(on, -8.0), "velocity": torch.zeros_like(on), "offset": torch.zeros_like(on)}
+    assert float(loss_fn(out, batch)["bce"]) < float(loss_fn(out, batch, w)["bce"])  # unweighted stays available
 
 
 def test_kit_augmentation_shifts_pitch_and_decay_as_asked():
