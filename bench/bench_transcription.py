@@ -124,8 +124,25 @@ def main(argv=None) -> int:
     ap.add_argument("--transcriber", default=None, help="weights to compare (default: the shipped one)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "model" / "transcriber-comparison.md"))
     ap.add_argument("--clips", type=int, default=12)
+    ap.add_argument("--record-gate", action="store_true",
+                    help="write the ship gate (passed when no class of any kit is below the official weights) "
+                         "into the shipped transcriber's sidecar")
     a = ap.parse_args(argv)
+    if a.record_gate and a.transcriber is not None:
+        ap.error("--record-gate measures the shipped transcriber; leave out --transcriber")
     res = measure(a.transcriber, Path(a.out), a.clips)
+    if a.record_gate:
+        from idm_host.models import DEFAULT_DIR
+        from idm_host.transcriber import record_gate
+
+        if "official IDM" not in next(v for v in res["rendered"].values() if isinstance(v, dict)):
+            print("no gate recorded: the official weights were not measured", file=sys.stderr)
+            return 1
+        gate = record_gate(DEFAULT_DIR / "transcriber.pt", res["regressions_vs_official"], against="official IDM",
+                           measured_by=".venv/bin/python -m bench.bench_transcription --record-gate",
+                           figures={"date": time.strftime("%Y-%m-%d"), "clips_per_kit": a.clips})
+        print(f"ship gate {'passed' if gate['passed'] else 'failed'}: {len(gate['regressions'])} regression(s)",
+              file=sys.stderr)
     print(json.dumps({"regressions": res["regressions_vs_official"], "x_realtime": res["transcriber_x_realtime_3min"]}))
     return 0
 

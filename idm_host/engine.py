@@ -265,7 +265,7 @@ class Separator:
     @staticmethod
     def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
         """``"auto"``: the shipped transcription network with the default model *if its sidecar
-        records a passed ship gate* (no class below the official weights on any validation kit,
+        records a passed ship gate* for its own weights and calibration (no class below the official weights on any validation kit,
         recorded from ``python -m bench.bench_transcription``), else the IDM head; ``"default"``: the shipped network
         with any model; ``None``/``"none"``: the IDM head; a path."""
         import json
@@ -278,11 +278,13 @@ class Separator:
             side = DEFAULT_DIR / "transcriber.json"
             if str(model) != "default" or not side.is_file():
                 return None
+            from .transcriber import gate_passed
+
             try:
-                gate = json.loads(side.read_text()).get("gate") or {}
+                meta = json.loads(side.read_text())
             except (OSError, ValueError):
                 return None
-            if gate.get("passed") is not True:
+            if not isinstance(meta, dict) or not gate_passed(meta):
                 return None
             transcriber = "default"
         path = DEFAULT_DIR / "transcriber.pt" if str(transcriber) == "default" else Path(transcriber)

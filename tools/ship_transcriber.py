@@ -5,6 +5,9 @@ copy it into idm_host/models/default/ (transcriber.pt + transcriber.json).
 
 The thresholds and velocity maps are fitted on the run's validation clips (seed 777: the same
 clips the run selected its checkpoint on; the figures in MODEL_CARD.md come from other seeds).
+Shipping drops any ship gate: `python -m bench.bench_transcription --record-gate` measures the
+shipped weights against the official ones and records it (the engine uses the network by default
+only with a passed gate for those very weights and thresholds).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def main(argv=None) -> int:
     clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)
     rep = evaluate_transcriber(model, clips, fit=True)
     score = selection_score(rep["results"], model.classes)
-    extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration")}
+    extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration", "gate")}
     extra["validation_refit"] = {"score": score, "results": rep["results"]}
     digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network,
                               calibration=Calibration.from_dict(rep["calibration"]), extra=extra)

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -245,3 +245,35 @@ def save_transcriber(path: str | os.PathLike, network: CRNN, *, calibration: Cal
             "calibration": (calibration or Calibration()).to_dict(), **(dict(extra) if extra else {})}
     atomic_write_text(p.with_suffix(".json"), json.dumps(meta, indent=1) + "\n", overwrite=overwrite)
     return digest
+
+
+def _calibration_digest(meta: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(meta.get("calibration") or {}, sort_keys=True).encode()).hexdigest()
+
+
+def gate_passed(meta: Mapping[str, Any]) -> bool:
+    """Whether a sidecar records a passed ship gate *for these weights and this calibration*: a gate
+    measured before the weights or thresholds changed is stale and never counts."""
+    gate = meta.get("gate")
+    return (isinstance(gate, Mapping) and gate.get("passed") is True and bool(meta.get("sha256"))
+            and gate.get("sha256") == meta.get("sha256")
+            and gate.get("calibration_sha256") == _calibration_digest(meta))
+
+
+def record_gate(path: str | os.PathLike, regressions: Sequence[Sequence[Any]], *, against: str,
+                measured_by: str, figures: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write the ship gate into the sidecar of the weights at ``path``: passed when ``regressions``
+    (``(kit, class, F, baseline F)`` rows) is empty, bound to the weights' and calibration's hashes."""
+    from ..fsutil import atomic_write_text
+
+    side = Path(path).with_suffix(".json")
+    meta = json.loads(side.read_text())
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if meta.get("sha256") != digest:
+        raise ModelError(f"{side}: its sha256 does not match {Path(path).name}; ship the weights again")
+    gate = {"passed": not regressions, "against": against, "measured_by": measured_by,
+            "sha256": digest, "calibration_sha256": _calibration_digest(meta),
+            "regressions": [list(r) for r in regressions], **(dict(figures) if figures else {})}
+    meta["gate"] = gate
+    atomic_write_text(side, json.dumps(meta, indent=1) + "\n", overwrite=True)
+    return gate

@@ -14,7 +14,8 @@ from idm_host.train.procedural import augment_kit, change_decay, procedural_kit
 from idm_host.train.recording import bleed
 from idm_host.train.transcriber_data import ExampleStream, class_rates, play, targets
 from idm_host.train.transcriber_loop import STREAM_RATES, loss_fn, positive_weights
-from idm_host.transcriber import Calibration, Transcriber, pick_peaks, save_transcriber
+from idm_host.transcriber import (Calibration, Transcriber, gate_passed, pick_peaks, record_gate,
+                                  save_transcriber)
 from idm_host.transcriber.features import FRAME_RATE, HOP, N_BANDS, n_frames, spectrogram
 from idm_host.transcriber.network import CRNN, TranscriberConfig
 from idm_host.types import Hit, Transcription
@@ -177,6 +178,28 @@ def test_thresholds_and_velocity_calibration_come_from_the_sidecar(tmp_path):
     assert len(out.hits["KD"]) == 1 and len(out.hits["SD"]) == 0  # 0.5 >= 0.3, < 0.7
     assert out.hits["KD"][0].velocity == pytest.approx(0.6)       # 2 * 0.25 + 0.1
     assert out.hits["KD"][0].time_s == pytest.approx(0.4)
+
+
+def test_a_ship_gate_counts_only_for_the_weights_and_thresholds_it_measured(tmp_path):
+    path, net = _tiny(tmp_path, Calibration({"KD": 0.4}))
+    side = path.with_suffix(".json")
+    assert not gate_passed(json.loads(side.read_text()))                      # never measured
+    gate = record_gate(path, [("kitA", "TT_LMT", 0.1, 0.2)], against="official", measured_by="test")
+    assert gate["passed"] is False and not gate_passed(json.loads(side.read_text()))
+    record_gate(path, [], against="official", measured_by="test")
+    meta = json.loads(side.read_text())
+    assert gate_passed(meta) and meta["calibration"]["thresholds"]["KD"] == 0.4  # the rest is kept
+    stale = dict(meta, calibration=Calibration({"KD": 0.5}).to_dict())         # thresholds refitted
+    assert not gate_passed(stale)
+    assert not gate_passed(dict(meta, sha256="0" * 64))                       # other weights
+    with torch.no_grad():                                                     # weights shipped again
+        next(net.parameters()).add_(0.01)
+    save_transcriber(path, net, calibration=Calibration({"KD": 0.4}), extra={"gate": meta["gate"]})
+    assert not gate_passed(json.loads(side.read_text()))
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))                        # weights changed by hand
+    with pytest.raises(ModelError, match="does not match"):
+        record_gate(path, [], against="official", measured_by="test")
 
 
 def test_a_changed_weights_file_is_refused(tmp_path):
