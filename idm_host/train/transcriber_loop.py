@@ -77,6 +77,10 @@ class TrainSettings:
     log_every: int = 20
     #: weigh rare classes' onset frames up (``positive_weights``); run tr1 trained 2,100 steps without
     balance_classes: bool = True
+    #: validate and ship an exponential moving average of the weights (0 = the raw weights)
+    ema_decay: float = 0.998
+    #: examples in the pool before the first step (a resumed run starts with an empty pool)
+    min_pool: int = 240
 
 
 # ------------------------------------------------------------------ data
@@ -263,11 +267,40 @@ def selection_score(report: Mapping[str, Any], classes: Sequence[str]) -> float:
 
 
 # ------------------------------------------------------------------ training
+class WeightAverage:
+    """An exponential moving average of a network's parameters and float buffers (batch-norm
+    statistics), warmed up as min(decay, (1 + n) / (10 + n)) over its first n updates, so its early
+    values are not dominated by the weights it started from."""
+
+    def __init__(self, net: torch.nn.Module, decay: float, state: Mapping[str, torch.Tensor] | None = None,
+                 updates: int = 0):
+        self.decay = decay
+        self.updates = updates
+        src = state if state is not None else net.state_dict()
+        self.state = {k: v.detach().clone() for k, v in src.items()}
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in net.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.state[k].copy_(v)
+
+    def network(self, config: TranscriberConfig) -> CRNN:
+        net = CRNN(config)
+        net.load_state_dict(self.state)
+        return net.eval()
+
+
 def _save_checkpoint(path: Path, net: CRNN, opt: torch.optim.Optimizer, step: int, best: float,
-                     elapsed_s: float, settings: TrainSettings) -> None:
+                     elapsed_s: float, settings: TrainSettings, ema: WeightAverage | None = None) -> None:
     buf = io.BytesIO()
     torch.save({"config": net.config.to_dict(), "model": net.state_dict(), "optim": opt.state_dict(), "step": step,
-                "best": best, "elapsed_s": elapsed_s, "settings": asdict(settings)}, buf)
+                "best": best, "elapsed_s": elapsed_s, "settings": asdict(settings),
+                **({"ema": ema.state, "ema_updates": ema.updates} if ema is not None else {})}, buf)
     atomic_write_bytes(path, buf.getvalue(), overwrite=True)
 
 
@@ -282,6 +315,7 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     net = CRNN(TranscriberConfig(tuple(classes)))
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, best, elapsed_before = 0, -1.0, 0.0
+    ck: dict[str, Any] = {}
     if not resume and not overwrite and (ckpt_path.exists() or (out / "best.pt").exists()):
         raise IdmError(f"{out}: already holds a transcriber run; pass --resume to continue it or --overwrite to "
                        "start again (its checkpoint and best model would be replaced)")
@@ -293,6 +327,10 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         opt.load_state_dict(ck["optim"])
         step, best, elapsed_before = int(ck["step"]), float(ck["best"]), float(ck.get("elapsed_s", 0.0))
         log.info("resumed at step %d (best %.4f)", step, best)
+    ema = None
+    if settings.ema_decay > 0:
+        ema = (WeightAverage(net, settings.ema_decay, ck["ema"], int(ck.get("ema_updates", 0))) if "ema" in ck
+               else WeightAverage(net, settings.ema_decay))
     val = validation_clips(val_kits, classes=classes)
     stream = ExampleStream(train_kits, classes=classes, duration_s=settings.duration_s,
                            seed=settings.seed + 1000 * step, **dict(stream_kwargs or {}))
@@ -319,7 +357,8 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     def validate() -> None:
         nonlocal best, best_report
         net.eval()
-        model = Transcriber(net, name="candidate")
+        chosen = ema.network(net.config) if ema is not None else net
+        model = Transcriber(chosen, name="candidate")
         rep = evaluate_transcriber(model, val, fit=True)
         net.train()
         score = selection_score(rep["results"], classes)
@@ -331,7 +370,7 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         if score > best:
             best = score
             best_report = {"step": step, "score": score, **rep}
-            save_transcriber(out / "best.pt", net, calibration=Calibration.from_dict(rep["calibration"]),
+            save_transcriber(out / "best.pt", chosen, calibration=Calibration.from_dict(rep["calibration"]),
                              extra={"validation": best_report, "provenance": dict(provenance or {}),
                                     "settings": asdict(settings)})
             atomic_write_text(out / "best-report.json", json.dumps(best_report, indent=1) + "\n", overwrite=True)
@@ -340,6 +379,8 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         return elapsed_before + time.time() - t0
 
     net.train()
+    while len(pool) < min(settings.min_pool, settings.pool):  # a first pool, so early batches are not repeats
+        pool.extend(next(it))
     while step < total_steps and time.time() - t0 < settings.max_minutes * 60:
         pool.extend(next(it))
         if len(pool) > settings.pool:
@@ -357,6 +398,8 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         res["loss"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
+        if ema is not None:
+            ema.update(net)
         step += 1
         for k, v in res.items():
             running[k] = running.get(k, 0.0) + float(v.detach())
@@ -370,8 +413,8 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         if step % settings.validate_every == 0:
             validate()
         if time.time() - last_ckpt > settings.checkpoint_minutes * 60:
-            _save_checkpoint(ckpt_path, net, opt, step, best, elapsed(), settings)
+            _save_checkpoint(ckpt_path, net, opt, step, best, elapsed(), settings, ema)
             last_ckpt = time.time()
     validate()
-    _save_checkpoint(ckpt_path, net, opt, step, best, elapsed(), settings)
+    _save_checkpoint(ckpt_path, net, opt, step, best, elapsed(), settings, ema)
     return best_report

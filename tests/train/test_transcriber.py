@@ -255,3 +255,32 @@ def test_a_second_run_into_a_run_folder_is_refused_without_resume_or_overwrite(t
     with pytest.raises(IdmError, match="--resume.*--overwrite"):
         train(TrainSettings(out=str(tmp_path)), [], [])
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"a run's checkpoint"
+
+
+def test_the_weight_average_follows_the_network_at_its_decay_after_its_warm_up():
+    from idm_host.train.transcriber_loop import WeightAverage
+
+    torch.manual_seed(0)
+    cfg = TranscriberConfig(IDM_CLASSES, conv=(4, 4), proj=8, hidden=8, gru_layers=1)
+    net = CRNN(cfg)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    ema = WeightAverage(net, 0.9)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    for _ in range(200):  # the warm-up factor (1+n)/(10+n) passes 0.9 at n = 80
+        ema.update(net)
+    now = net.state_dict()
+    for k, v in ema.state.items():
+        if v.is_floating_point() and "running" not in k:
+            assert torch.allclose(v, now[k], atol=1e-6), k  # converged on the moved weights
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    ema.update(net)
+    k = next(n for n, _ in net.named_parameters())
+    assert torch.allclose(ema.state[k], start[k] + 1.0 + 0.1, atol=1e-5)  # one step: 10 % of the way
+    avg = ema.network(cfg)
+    assert not avg.training and torch.equal(avg.state_dict()[k], ema.state[k])
+    x = torch.randn(1, 2, 50, N_BANDS)
+    assert avg(x)["onset_logits"].shape[1:] == (len(IDM_CLASSES), 50)
