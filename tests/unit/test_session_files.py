@@ -241,7 +241,7 @@ def test_the_24_bit_mapping_is_exact_for_every_integer():
     import numpy as np
     from pedalboard.io import AudioFile
 
-    from idm_host.session import _from_int24, _to_int24
+    from idm_host.session.persistence import from_int24 as _from_int24, to_int24 as _to_int24
 
     q = np.arange(-2 ** 23, 2 ** 23, dtype=np.int32)
     buf = io.BytesIO()
