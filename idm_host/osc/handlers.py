@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import IdmError, OscError, PresetError
-from ..types import Analysis, Audio
+from ..types import Audio
 from .access import AccessDenied, looks_like_path
 from .state import MAX_CHANNELS, SAMPLE_RATES, _Job, _Result, _Stream
 from .timeline import TimelineHandlers, parse_begin
@@ -320,18 +320,13 @@ class AddressHandlers(TimelineHandlers):
 
     def _render(self, job: _Job, res: _Result, kit_preset, fx_map: dict[str, str | None], out: Path) -> None:
         from ..render import export_stems, render
-        from ..session import Compound, Session, SetEffects
-        from ..types import Stems
+        from ..session import Compound, Session, SetEffects, SourceInfo
 
         source, rate, channels, n_frames = res.audio_info
-        silent = np.broadcast_to(np.zeros((1, 1), np.float32), (channels, n_frames))  # no memory
-        audio = Audio(silent, rate, source)
-        classes = res.transcription.classes
-        stems = Stems(classes, np.broadcast_to(np.zeros((1, 1, 1), np.float32), (len(classes), channels, 1)),
-                      silent[:, :1], rate)
-        analysis = Analysis(res.transcription, res.kit, stems, np.asarray(res.track_gains), np.zeros(6, np.float32),
-                            res.model, audio)
-        session = Session.from_analysis(analysis, source=source, keep_stems=False)
+        assert res.kit is not None  # _on_render refuses a result without one
+        info = SourceInfo.for_file(source, sample_rate=rate, duration_s=n_frames / float(rate), channels=channels)
+        session = Session.from_transcription(res.transcription, res.kit, info, track_gains=res.track_gains,
+                                             model=res.model)
         cmds = []
         if kit_preset is not None:
             from ..kit_presets import kit_command

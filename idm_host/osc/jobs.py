@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import Cancelled, IdmError, OscError
 from ..types import Analysis, Audio, Kit, Transcription
+from .core import ServerCore
 from .state import OscClient, _Job, _Result
 from .transport import _UdpReply
 
@@ -48,7 +49,7 @@ def _release_memory() -> None:
         pass
 
 
-class JobQueue:
+class JobQueue(ServerCore):
     """The job side of :class:`~idm_host.osc.OscServer` (a mixin: state lives on the server)."""
 
     # -------------------------------------------------------------------------------- jobs
@@ -140,7 +141,7 @@ class JobQueue:
         return self._separator
 
     def _progress_fn(self, job: _Job) -> Callable[[float, str], None]:
-        state = {"t": 0.0, "stage": None}
+        state: dict[str, Any] = {"t": 0.0, "stage": None}
 
         def progress(fraction: float, stage: str) -> None:
             if job.cancel.is_set() or self._stopping.is_set():

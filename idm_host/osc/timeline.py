@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import OscError
 from ..types import Transcription
+from .core import ServerCore
 from .wire import _args, _ArgError
 
 BEGIN_USAGE = "i:id i:sample_rate i:channels i:frames [h:timeline_frame [s:key]] (frames 0 = until /idm/audio/end)"
@@ -89,7 +90,7 @@ def build_typed(address: str, spec: str, *args: Any) -> bytes:
 KEEP_TAKES = 8
 
 
-class EditHandlers:
+class EditHandlers(ServerCore):
     """The edit round trip: ``/idm/edit i:id s:key`` writes a session of a plug-in's take that
     idm-studio opens (reply ``/idm/edit/session i:id s:path``); ``/idm/edit/hits i:id s:key`` reads
     the hits saved there and sends them as ``/idm/hit/frame`` on the take's timeline, then
@@ -127,8 +128,7 @@ class EditHandlers:
 
     def _on_edit(self, msg, reply) -> None:
         from ..audio import load_audio
-        from ..session import Session
-        from ..types import Analysis
+        from ..session import Session, SourceInfo
 
         id_, res, timeline = self._edit_result(msg, "i:id s:key")
         wav = self.out_dir / "plugin-takes" / f"take-{id_}.wav"
@@ -138,10 +138,11 @@ class EditHandlers:
                 raise OscError(f"id {id_}: the take's audio is no longer kept (the server keeps the last "
                                f"{KEEP_TAKES}); play the section again to analyse it anew")
             audio = load_audio(wav, sample_rate=None)
-            k = len(res.kit.classes)
-            analysis = Analysis(res.transcription, res.kit, None, np.asarray(res.track_gains if res.track_gains
-                                is not None else np.ones(k), np.float32), np.zeros(6, np.float32), res.model, audio)
-            Session.from_analysis(analysis, source=wav, keep_stems=False).save(path)
+            gains = np.asarray(res.track_gains if res.track_gains is not None else np.ones(len(res.kit.classes)),
+                               np.float32)
+            info = SourceInfo.for_file(wav, sample_rate=audio.sample_rate, duration_s=audio.duration_s,
+                                       channels=audio.channels, sha256=audio.sha256)
+            Session.from_transcription(res.transcription, res.kit, info, track_gains=gains, model=res.model).save(path)
         self._send(reply, "/idm/edit/session", id_, str(path))
 
     def _on_edit_hits(self, msg, reply) -> None:

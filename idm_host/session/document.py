@@ -85,10 +85,32 @@ class Session:
                 with the session.
             tempo: a tempo to use instead of the estimate.
         """
-        from ..audio import file_sha256
+        audio = analysis.audio
+        src = Path(source) if source is not None else audio.source
+        sha = audio.sha256 if audio.source is not None and src == audio.source else None
+        return cls.from_transcription(
+            analysis.transcription, analysis.kit,
+            SourceInfo.for_file(src, sample_rate=audio.sample_rate, duration_s=audio.duration_s,
+                                channels=audio.channels, sha256=sha),
+            track_gains=analysis.track_gains, model=analysis.model,
+            stems=analysis.stems if keep_stems else None, tempo=tempo)
 
-        tr = analysis.transcription
-        kit = analysis.kit
+    @classmethod
+    def from_transcription(cls, transcription: Transcription, kit: Kit, source: SourceInfo, *,
+                           track_gains: Any = None, model: str = "", stems: Stems | None = None,
+                           tempo: Tempo | None = None) -> "Session":
+        """A new session from hits and the kit that plays them, without an analysis's audio.
+
+        Args:
+            transcription: the hits; its ``duration_s`` (else ``source.duration_s``) bounds the tempo estimate.
+            kit: the model's one-shots, one per class of ``transcription``, with their track gains
+                (``track_gains`` stands in for a kit that carries none).
+            source: the audio the hits belong to (:meth:`SourceInfo.for_file` builds it from a path).
+            model: the model's name.
+            stems: the separated stems to keep, or ``None``.
+            tempo: a tempo to use instead of the estimate.
+        """
+        tr = transcription
         classes = tuple(tr.classes)
         missing = [c for c in classes if c not in kit.classes]
         if missing:
@@ -96,17 +118,10 @@ class Session:
         # the engine's synthetic stem k = kit.velocity_scale * kit.gain(k) * sum velocity * one-shot
         # (kit.track_gains fold in the input level); older kits carry no gains: use the analysis's
         gains = np.asarray(kit.track_gains if getattr(kit, "track_gains", None) is not None
-                           else analysis.track_gains, dtype=np.float64).reshape(-1)
+                           else track_gains, dtype=np.float64).reshape(-1)
         if gains.size != len(kit.classes):
             raise SessionError(f"the analysis has {gains.size} track gains for {len(kit.classes)} kit classes")
         gains = gains * float(getattr(kit, "velocity_scale", 1.0))
-        src = Path(source) if source is not None else analysis.audio.source
-        sha = analysis.audio.sha256 if analysis.audio.source is not None and src == analysis.audio.source else None
-        if src is not None and sha is None and Path(src).is_file():
-            sha = file_sha256(src)
-        info = SourceInfo(str(Path(src).resolve()) if src is not None else None, sha,
-                          int(analysis.audio.sample_rate), float(analysis.audio.duration_s),
-                          int(analysis.audio.channels))
         extracted = {c: (kit.one_shot(c), float(gains[kit.classes.index(c)])) for c in classes}
         next_id = 1
         hits: dict[str, tuple[SessionHit, ...]] = {}
@@ -122,11 +137,10 @@ class Session:
         mixer[MASTER] = ChannelStrip()
         mixer[RESIDUAL] = ChannelStrip(mute=True)
         if tempo is None:
-            tempo = estimate_tempo(tr.hits, duration_s=tr.duration_s or analysis.audio.duration_s)
-        stems = analysis.stems if keep_stems else None
+            tempo = estimate_tempo(tr.hits, duration_s=tr.duration_s or source.duration_s)
         state = SessionState(MappingProxyType(hits), MappingProxyType(slots), MappingProxyType(mixer), tempo, stems)
-        return cls(classes=classes, sample_rate=kit.sample_rate, source=info, state=state, extracted=extracted,
-                   model=analysis.model, next_hit_id=next_id)
+        return cls(classes=classes, sample_rate=kit.sample_rate, source=source, state=state, extracted=extracted,
+                   model=model, next_hit_id=next_id)
 
     # ---------------------------------------------------------------- state access
     @property

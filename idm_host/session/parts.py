@@ -6,6 +6,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Union
 
 import numpy as np
@@ -184,6 +185,17 @@ class SourceInfo:
     def to_dict(self) -> dict:
         return {"path": self.path, "sha256": self.sha256, "sample_rate": self.sample_rate,
                 "duration_s": self.duration_s, "channels": self.channels}
+
+    @classmethod
+    def for_file(cls, path: PathLike | None, *, sample_rate: int, duration_s: float, channels: int = 1,
+                 sha256: str | None = None) -> "SourceInfo":
+        """The source ``path`` (made absolute), with its sha256 (given, or read from the file when it exists)."""
+        from ..audio import file_sha256
+
+        if path is not None and sha256 is None and Path(path).is_file():
+            sha256 = file_sha256(path)
+        return cls(str(Path(path).resolve()) if path is not None else None, sha256, int(sample_rate),
+                   float(duration_s), int(channels))
 
 
 @dataclass(frozen=True)
