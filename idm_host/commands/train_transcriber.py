@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validate-every", type=int, default=300, help="steps between validations")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the trainer (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="start a new run in a RUN_DIR that holds one")
+    p.add_argument("--init", metavar="WEIGHTS.pt", default=None,
+                   help="start a new run from these transcriber weights (a best.pt or a shipped model); "
+                        "the optimiser starts afresh")
+    p.add_argument("--no-balance", action="store_true",
+                   help="plain onset BCE, without the rare classes' positive weights")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
     p.set_defaults(func=run)
 
@@ -42,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
     train_kits = [k.load() for k in cfg.kits]
     val_kits = [k.load() for k in cfg.validation_kits]
     settings = TrainSettings(out=args.out, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch_size,
-                             lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed)
+                             lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed,
+                             balance_classes=not args.no_balance)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names),
             "validation_kits": [k.label for k in cfg.validation_kits]}
     report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, init=args.init)
     if args.json:
         print_json(report)
     return 0

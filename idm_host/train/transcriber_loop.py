@@ -306,8 +306,10 @@ def _save_checkpoint(path: Path, net: CRNN, opt: torch.optim.Optimizer, step: in
 
 def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: Sequence[SampledKit], *,
           resume: bool = False, classes: Sequence[str] = IDM_CLASSES, provenance: Mapping[str, Any] | None = None,
-          stream_kwargs: Mapping[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Train (or resume) into ``settings.out``; returns the best validation report."""
+          stream_kwargs: Mapping[str, Any] | None = None, overwrite: bool = False,
+          init: str | Path | None = None) -> dict[str, Any]:
+    """Train (or resume) into ``settings.out``; returns the best validation report. ``init``: a new
+    run starts from these transcriber weights (the optimiser starts afresh)."""
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
@@ -319,6 +321,15 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     if not resume and not overwrite and (ckpt_path.exists() or (out / "best.pt").exists()):
         raise IdmError(f"{out}: already holds a transcriber run; pass --resume to continue it or --overwrite to "
                        "start again (its checkpoint and best model would be replaced)")
+    if init is not None:
+        if resume:
+            raise IdmError("--init starts a new run; it cannot be combined with --resume")
+        start = Transcriber.load(init)
+        if tuple(start.classes) != tuple(classes):
+            raise IdmError(f"{init}: classes {list(start.classes)} differ from the data config's {list(classes)}")
+        net = start.network
+        opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        log.info("starting from %s (sha256 %s)", init, start.sha256[:12])
     if resume:
         if not ckpt_path.is_file():
             raise IdmError(f"{ckpt_path}: nothing to resume; start without --resume")

@@ -284,3 +284,14 @@ def test_the_weight_average_follows_the_network_at_its_decay_after_its_warm_up()
     assert not avg.training and torch.equal(avg.state_dict()[k], ema.state[k])
     x = torch.randn(1, 2, 50, N_BANDS)
     assert avg(x)["onset_logits"].shape[1:] == (len(IDM_CLASSES), 50)
+
+
+def test_a_run_started_from_weights_checks_them_first(tmp_path):
+    from idm_host.train.transcriber_loop import TrainSettings, train
+
+    path, _ = _tiny(tmp_path, Calibration())
+    with pytest.raises(IdmError, match="cannot be combined with --resume"):
+        train(TrainSettings(out=str(tmp_path / "run")), [], [], resume=True, init=path)
+    with pytest.raises(IdmError, match="classes"):
+        train(TrainSettings(out=str(tmp_path / "run")), [], [], classes=("KD", "SD"), init=path)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
