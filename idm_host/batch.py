@@ -6,7 +6,8 @@ file as a batch of one, so there is one code path for what a batch does; only th
 
 * :class:`InProcessExecutor` runs them one after another in this process (``--jobs 1``);
 * :class:`LocalPoolExecutor` runs them in N worker processes on this machine (``--jobs N``);
-* a cluster executor (a Dask one, planned) implements the same :meth:`Executor.run`.
+* :class:`idm_host.cluster.DaskExecutor` runs them on the workers of a Dask cluster
+  (``--scheduler ADDRESS``).
 
 Each worker process builds one :class:`Worker`, which loads the model once and then processes
 any number of units.
@@ -17,8 +18,12 @@ The work unit (:class:`WorkUnit`)
     input's path relative to the folder it was found in, without its suffix (``live/take2`` for
     ``IN/live/take2.flac`` with ``--recursive``); a file given directly is named by its stem. Units
     are plain data (picklable) so they can travel to any worker. Everything about a unit is
-    written by the worker that runs it: its outputs, atomically (see :mod:`idm_host.export`), then
-    its record.
+    written by the worker that runs it, in this order: its outputs, complete, in temporaries beside
+    their targets (a temporary folder for ``separate``); then its record, listing each output's
+    size and modification time as they are in the temporaries; then the renames into place. The
+    renames are the commit: a worker that dies before them leaves a record whose outputs are not
+    there (not done; the temporaries are removed by the next writer), one that dies after them
+    leaves a unit that is done.
 
 The status record (:class:`FileStatus`)
     ``input``, ``name``, ``status`` (``"done"``, ``"skipped"`` or ``"failed"``), ``error`` (one
@@ -29,21 +34,29 @@ The status record (:class:`FileStatus`)
 The resume rule
     With an output folder, each unit that completes leaves ``OUT/.idm-batch/<name>.json``: the
     job's fingerprint (the command, the model and every option that changes the outputs), the
-    input's size and modification time, and each output's size. A unit is done, and skipped by
-    the next run, when its record exists, the fingerprint matches, the input's size and time are
-    unchanged, and every output it lists is there at its recorded size. ``--overwrite`` redoes
-    everything. A unit that is not done is run; if outputs it would write exist without a record
-    that says they are done (a file nobody recorded, or another job's), the unit fails with
-    "already exists" instead of replacing them, unless ``--overwrite``.
+    input's size and modification time, each output's size and modification time, and the id of
+    the batch that made it. A unit is done, and skipped by the next run, when its record exists,
+    the fingerprint matches, the input's size and time are unchanged, and every output it lists is
+    there at its recorded size and time (records written before clusters list sizes only).
+    ``--overwrite`` redoes everything, except a unit done earlier in the same batch (a retry after
+    its worker died once its outputs were in place). A unit that is not done is run; if outputs it
+    would write exist without a record that says they are done (a file nobody recorded, or
+    another job's), the unit fails with "already exists" instead of replacing them, unless
+    ``--overwrite`` or the unit's own record of this job lists them as they are (outputs of an
+    attempt that died between its renames).
+    The same records are written and read whatever the executor, so a batch begun with
+    ``--jobs`` resumes on a cluster and the other way round.
 
 Failures never stop a batch: a unit that raises is reported failed and the others go on. While a
 batch writes an output folder it holds that folder's lock (:class:`~idm_host.fsutil.FolderLock`):
 a second run into the same folder fails at once. A worker process that dies (killed, out of
-memory) fails the units it held after one retry in a fresh process.
+memory) fails the units it held after one retry in a fresh process (on a Dask cluster the
+scheduler retries them on other workers, as many times as its ``allowed-failures`` says).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -51,14 +64,16 @@ import multiprocessing as mp
 import os
 import signal
 import time
+import uuid
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .audio import AUDIO_SUFFIXES  # the files a folder contributes to a batch (case-insensitive)
 from .errors import IdmError, Terminated
-from .fsutil import FolderLock, atomic_write_text, make_dirs, os_error_text, remove_empty, sweep_folder
+from .fsutil import (FolderLock, atomic_write_text, fsync_dir, make_dirs, make_temp_dir, os_error_text, remove_empty,
+                     remove_leftovers, remove_path, sweep_folder)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +95,7 @@ class BatchJob:
         options: JSON-able settings that change the outputs (format, classes, drum map, ...).
         out_dir: the output folder (records, lock), or ``None`` (single-file transcribe).
         overwrite: replace existing outputs and redo units that are done.
+        batch_id: set by :func:`run_batch` for each run (not part of the fingerprint).
     """
 
     kind: str
@@ -88,6 +104,7 @@ class BatchJob:
     options: Mapping[str, Any]
     out_dir: str | None = None
     overwrite: bool = False
+    batch_id: str = ""
 
     def fingerprint(self) -> str:
         text = json.dumps({"kind": self.kind, "model": self.model, "options": dict(self.options)},
@@ -198,56 +215,87 @@ def record_path(out_dir: str | os.PathLike, name: str) -> Path:
     return Path(out_dir) / RECORD_DIR / f"{name}.json"
 
 
-def _output_sizes(outputs: Sequence[str]) -> dict[str, int]:
-    sizes = {}
-    for o in outputs:
-        p = Path(o)
-        files = [f for f in p.rglob("*") if f.is_file()] if p.is_dir() else [p]
-        for f in files:
-            if not any(part.startswith(".") for part in f.relative_to(p.parent).parts):
-                sizes[str(f)] = f.stat().st_size
-    return sizes
+def _stat(path: str | os.PathLike) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
 
 
-def write_record(job: BatchJob, unit: WorkUnit, summary: dict | None) -> None:
-    """Record ``unit`` as done (after its outputs are in place)."""
+def write_record(job: BatchJob, unit: WorkUnit, summary: dict | None, outputs: Mapping[str, list[int]]) -> None:
+    """Record ``unit`` as done, with each output's final path -> ``[size, mtime_ns]`` (measured on the
+    finished temporaries, just before they are renamed into place)."""
     if job.out_dir is None:
         return
     st = os.stat(unit.input)
-    rec = {"format": RECORD_FORMAT, "job": job.fingerprint(), "input": unit.input, "input_size": st.st_size,
-           "input_mtime_ns": st.st_mtime_ns, "outputs": _output_sizes(unit.outputs), "summary": summary,
+    rec = {"format": RECORD_FORMAT, "job": job.fingerprint(), "batch": job.batch_id, "input": unit.input,
+           "input_size": st.st_size, "input_mtime_ns": st.st_mtime_ns, "outputs": dict(outputs), "summary": summary,
            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     atomic_write_text(record_path(job.out_dir, unit.name), json.dumps(rec, indent=1, default=str), overwrite=True,
                       clean=False)  # the records folder is swept once per batch (run_batch)
 
 
-def completed(job: BatchJob, unit: WorkUnit) -> dict | None:
-    """The record of ``unit`` if the resume rule says it is done, else ``None``."""
-    if job.out_dir is None or job.overwrite:
+def _own_record(job: BatchJob, unit: WorkUnit) -> dict | None:
+    """``unit``'s record if it is of this job and this input (as the input is now), else ``None``."""
+    if job.out_dir is None:
         return None
     try:
         rec = json.loads(record_path(job.out_dir, unit.name).read_text(encoding="utf-8"))
         st = os.stat(unit.input)
-        if (rec.get("format") != RECORD_FORMAT or rec.get("job") != job.fingerprint()
-                or rec.get("input_size") != st.st_size or rec.get("input_mtime_ns") != st.st_mtime_ns):
+        if (not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT or rec.get("job") != job.fingerprint()
+                or rec.get("input_size") != st.st_size or rec.get("input_mtime_ns") != st.st_mtime_ns
+                or not isinstance(rec.get("outputs"), dict)):
             return None
-        outputs = rec.get("outputs")
-        if not isinstance(outputs, dict) or not outputs:
-            return None
-        for path, size in outputs.items():
-            if os.stat(path).st_size != size:
-                return None
         return rec
     except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         return None
+
+
+def _matches(path: str, want: Any) -> bool:
+    """An output is as recorded: ``[size, mtime_ns]``, or a bare size (older records)."""
+    try:
+        have = _stat(path)
+    except (OSError, TypeError, ValueError):
+        return False
+    if isinstance(want, list):
+        return have == want
+    return have[0] == want
+
+
+def own_outputs(job: BatchJob, unit: WorkUnit) -> set[str]:
+    """The outputs that ``unit``'s own record of this job lists exactly as they are now: written by an
+    earlier attempt at this very unit, so a new attempt may replace them."""
+    rec = _own_record(job, unit)
+    if rec is None:
+        return set()
+    return {p for p, want in rec["outputs"].items() if _matches(p, want)}
+
+
+def completed(job: BatchJob, unit: WorkUnit, *, this_batch: bool = False) -> dict | None:
+    """The record of ``unit`` if the resume rule says it is done, else ``None``.
+
+    Args:
+        this_batch: only a unit done by this very batch (``job.batch_id``) counts, ``--overwrite``
+            or not: a retry uses it to find that a worker that died had finished the unit.
+    """
+    if job.out_dir is None or (job.overwrite and not this_batch):
+        return None
+    rec = _own_record(job, unit)
+    if rec is None or (this_batch and (not job.batch_id or rec.get("batch") != job.batch_id)):
+        return None
+    outputs = rec["outputs"]
+    if not outputs or not all(_matches(p, want) for p, want in outputs.items()):
+        return None
+    return rec
 
 
 # ------------------------------------------------------------------------------------ workers
 class Worker:
     """Runs units of one job; loads the model on first use and keeps it (one per worker process)."""
 
-    def __init__(self, job: BatchJob):
+    def __init__(self, job: BatchJob, model: str | None = None):
+        """``model``: the weights to load instead of ``job.model`` (a cluster worker's own copy of
+        the same weights, found by their sha256); ``job.model`` still names them in records."""
         self.job = job
+        self.model = job.model if model is None else model
         self._separator = None
 
     @property
@@ -255,16 +303,23 @@ class Worker:
         if self._separator is None:
             from .engine import Separator
 
-            self._separator = Separator(self.job.model, self.job.device)
+            self._separator = Separator(self.model, self.job.device)
         return self._separator
+
+    def commit(self, unit: WorkUnit, summary: dict, outputs: Mapping[str, list[int]]) -> None:
+        """Record ``unit`` (its outputs finished in temporaries, about to be renamed into place)."""
+        write_record(self.job, unit, summary, outputs)
 
     def run(self, unit: WorkUnit, progress=None) -> FileStatus:
         """Process one unit; every error becomes a failed status (interrupts propagate)."""
         t0 = time.monotonic()
         status = FileStatus(unit.input, unit.name, "failed", worker=os.getpid(), index=unit.index)
         try:
+            rec = completed(self.job, unit, this_batch=True)
+            if rec is not None:  # its worker died after committing it: done, and never written twice
+                status.summary, status.status = rec.get("summary"), "done"
+                return status
             status.summary = _RUNNERS[self.job.kind](self, unit, progress)
-            write_record(self.job, unit, status.summary)
             status.status = "done"
         except IdmError as exc:
             status.error = str(exc)
@@ -289,7 +344,7 @@ def _run_separate(worker: Worker, unit: WorkUnit, progress) -> dict:
         worker.separator, unit.input, unit.outputs[0], transcription=onsets, merge=o.get("classes") == "5",
         format=o.get("format", "wav"), bit_depth=int(o.get("bit_depth", 24)), masking=o.get("masking", "auto"),
         alpha=None if o.get("alpha") is None else float(o["alpha"]), drum_map=o.get("drum_map", "gm"), overwrite=worker.job.overwrite,
-        progress=progress)
+        progress=progress, on_ready=lambda summary, outputs: worker.commit(unit, summary, outputs))
 
 
 def _run_transcribe(worker: Worker, unit: WorkUnit, progress) -> dict:
@@ -301,8 +356,10 @@ def _run_transcribe(worker: Worker, unit: WorkUnit, progress) -> dict:
     paths = list(unit.outputs)
     midi_path = paths.pop(0) if midi else None
     onsets_path = paths.pop(0) if onsets else None
-    for p in filter(None, (midi_path, onsets_path)):
-        if (Path(p).exists() or Path(p).is_symlink()) and not worker.job.overwrite:
+    targets = [p for p in (midi_path, onsets_path) if p]
+    ours = own_outputs(worker.job, unit)  # left by an attempt at this unit that died between its renames
+    for p in targets:
+        if (Path(p).exists() or Path(p).is_symlink()) and not worker.job.overwrite and p not in ours:
             raise IdmError(f"{p}: already exists; pass --overwrite or choose another name")
     drum_map = load_drum_map(o.get("drum_map", "gm"))
     tr = worker.separator.transcribe(unit.input, progress=progress)
@@ -320,16 +377,32 @@ def _run_transcribe(worker: Worker, unit: WorkUnit, progress) -> dict:
         curve = float(curve)
     except ValueError:
         pass
-    written = []
-    if midi_path:
-        written.append(str(write_midi(tr, midi_path, drum_map=drum_map, tempo=song,
-                                      tempo_bpm=None if song else bpm, ppq=int(o.get("ppq", 480)),
-                                      layout=o.get("layout", "single"), velocity_curve=curve,
-                                      overwrite=worker.job.overwrite)))
-    if onsets_path:
-        written.append(str(atomic_write_text(onsets_path, tr.to_json(), overwrite=worker.job.overwrite)))
-    return {"input": unit.input, "written": written, "drum_map": drum_map.name, "tempo_bpm": round(bpm, 3),
-            "hits": {c: len(h) for c, h in tr.hits.items()}, "duration_s": tr.duration_s}
+    summary = {"input": unit.input, "written": targets, "drum_map": drum_map.name, "tempo_bpm": round(bpm, 3),
+               "hits": {c: len(h) for c, h in tr.hits.items()}, "duration_s": tr.duration_s}
+    # Each output is written whole into a temporary folder beside its target (under the target's
+    # lock, leftovers of dead writers removed), the unit recorded, then each renamed into place.
+    with contextlib.ExitStack() as stack:
+        work = {}
+        for p in targets:
+            target = Path(p)
+            created = make_dirs(target.parent)
+            stack.callback(remove_empty, created)  # folders left empty when the unit fails
+            stack.enter_context(FolderLock(target))
+            remove_leftovers(target, locked=True)
+            folder = make_temp_dir(target)
+            stack.callback(remove_path, folder)
+            work[p] = folder / target.name
+        if midi_path:
+            write_midi(tr, work[midi_path], drum_map=drum_map, tempo=song, tempo_bpm=None if song else bpm,
+                       ppq=int(o.get("ppq", 480)), layout=o.get("layout", "single"), velocity_curve=curve)
+        if onsets_path:
+            atomic_write_text(work[onsets_path], tr.to_json())
+        worker.commit(unit, summary, {p: _stat(w) for p, w in work.items()})
+        for p, w in work.items():
+            os.replace(w, p)
+        for folder in {Path(p).parent for p in targets}:
+            fsync_dir(folder)
+    return summary
 
 
 _RUNNERS: dict[str, Callable[[Worker, WorkUnit, Any], dict]] = {"separate": _run_separate,
@@ -339,7 +412,10 @@ _RUNNERS: dict[str, Callable[[Worker, WorkUnit, Any], dict]] = {"separate": _run
 # ---------------------------------------------------------------------------------- executors
 class Executor:
     """Carries out work units. :meth:`run` yields one :class:`FileStatus` per unit, in any order,
-    as units finish; it never raises for a unit's failure (interrupts do propagate)."""
+    as units finish; it never raises for a unit's failure (interrupts do propagate).
+    ``in_flight`` is how many units it has handed to workers and not yet reported."""
+
+    in_flight = 0
 
     def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
         raise NotImplementedError
@@ -355,12 +431,14 @@ class InProcessExecutor(Executor):
     def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
         worker = Worker(job)
         for u in units:
+            self.in_flight = 1
             if self.progress is None:
-                yield worker.run(u)
+                status = worker.run(u)
             else:
                 with self.progress(u) as cb:
                     status = worker.run(u, cb)
-                yield status
+            self.in_flight = 0
+            yield status
 
 
 _POOL_WORKER: Worker | None = None
@@ -433,9 +511,11 @@ class LocalPoolExecutor(Executor):
                             broken = True
                     if not inflight:
                         break
+                    self.in_flight = len(inflight)
                     done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
                     for fut in done:
                         u = inflight.pop(fut)
+                        self.in_flight = len(inflight)
                         try:
                             yield fut.result()
                         except cf.process.BrokenProcessPool:
@@ -485,6 +565,7 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
         BusyError: another run holds the output folder's lock.
     """
     results: list[FileStatus] = []
+    job = replace(job, batch_id=uuid.uuid4().hex)
 
     def report(s: FileStatus) -> None:
         results.append(s)
@@ -521,6 +602,9 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
         if todo:
             for s in executor.run(job, todo):
                 report(s)
+            if job.out_dir is not None and Path(job.out_dir).is_dir():  # what workers that died left
+                sweep_folder(Path(job.out_dir))
+                sweep_folder(Path(job.out_dir) / RECORD_DIR)
     finally:
         if lock is not None:
             lock.release()

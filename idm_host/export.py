@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -56,6 +56,7 @@ def write_separation(
     drum_map: str = "gm",
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    on_ready: Callable[[dict[str, Any], dict[str, list[int]]], None] | None = None,
 ) -> dict[str, Any]:
     """Separate ``audio`` with ``separator`` and write stems, residual, onsets, MIDI and kit.
 
@@ -70,6 +71,10 @@ def write_separation(
             ``kit/`` holds the one-shots corrected to sound like the record and ``kit/synthetic/``
             the model's own (otherwise both hold the model's).
         overwrite: replace files that exist; otherwise any existing output raises before work starts.
+        on_ready: called with the summary (as returned) and each output's final path -> ``[size,
+            mtime_ns]`` once every output is complete in the temporary folder, just before they are
+            renamed into place (a batch records the unit there, so that the rename is what commits
+            it); if it raises, nothing is renamed.
 
     Returns:
         A summary: paths written, hit counts per class, durations.
@@ -101,6 +106,9 @@ def write_separation(
                 mode = separator.masking_for(masking, user_hits=transcription is not None, encoded=enc)
                 _write_all(separator, work, out, a, tr, kit, merge=merge, fmt=fmt, bit_depth=bit_depth, masking=mode,
                            alpha=alpha, drum_map=drum_map, stage=stage)
+                summary = _summary(separator, a, tr, out, merge, [str(out / n) for n in names])
+                if on_ready is not None:
+                    on_ready(summary, {str(out / n): _stat(work / n) for n in names})
                 written = _commit(work, out, names)
                 stage(1.0, "done")
             finally:
@@ -112,6 +120,10 @@ def write_separation(
     except BaseException:
         remove_empty(created)
         raise
+    return dict(summary, files=written)
+
+
+def _summary(separator, a, tr, out: Path, merge: bool, files: list[str]) -> dict[str, Any]:
     return {
         "input": str(a.source) if a.source else None,
         "out_dir": str(out),
@@ -121,8 +133,14 @@ def write_separation(
         "duration_s": a.duration_s,
         "classes": list(GROUPS if merge else separator.classes),
         "hits": {cl: len(h) for cl, h in tr.hits.items()},
-        "files": written,
+        "files": files,
     }
+
+
+def _stat(path: Path) -> list[int]:
+    """``[size, mtime_ns]`` of a file (a rename keeps both, so the temporary's are the output's)."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _check_target(out: Path, names: list[str], overwrite: bool) -> None:

@@ -61,26 +61,81 @@ def install_termination_handler() -> None:
 
 
 def add_batch_flags(parser: argparse.ArgumentParser) -> None:
-    """``--recursive`` and ``--jobs``, which the commands that take folders share."""
+    """``--recursive``, ``--jobs``, ``--scheduler``, ``--resources`` and ``--json-lines``, which the
+    commands that take folders share."""
     parser.add_argument("--recursive", "-r", action="store_true",
                         help="with a folder: take audio files in its subfolders too (outputs mirror them)")
     parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                         help="worker processes, each loading the model once (default: %(default)s)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the files on a Dask cluster, e.g. tcp://scheduler.example:8786; inputs and "
+                        "outputs must be on a folder every worker sees (docs/CLUSTER.md; needs the extra "
+                        "idm-host[cluster])")
+    parser.add_argument("--resources", metavar="NAME=N[,...]",
+                        help="with --scheduler: what each file asks of a worker, e.g. GPU=1 (only workers started "
+                        "with `dask worker --resources GPU=1` take files, one per GPU)")
+    parser.add_argument("--json-lines", action="store_true",
+                        help="print each file's status as one JSON line on stdout as it finishes, then the counts")
+
+
+def make_batch_executor(args: argparse.Namespace, progress: Any = None) -> Any:
+    """The executor the flags ask for: a Dask cluster (``--scheduler``), or ``--jobs N`` here."""
+    from ..errors import IdmError
+
+    if getattr(args, "resources", None) and not getattr(args, "scheduler", None):
+        raise IdmError("--resources applies to a cluster; give --scheduler ADDRESS with it")
+    if getattr(args, "scheduler", None):
+        if args.jobs != 1:
+            raise IdmError("--jobs N runs worker processes on this machine; with --scheduler the cluster's "
+                           "workers run the files (start as many as you need)")
+        from ..cluster import DaskExecutor, parse_resources, require_distributed
+
+        require_distributed()
+        return DaskExecutor(args.scheduler, resources=parse_resources(args.resources))
+    from ..batch import make_executor
+
+    return make_executor(args.jobs, progress)
+
+
+def batch_postfix(done: int, failed: int, in_flight: int, elapsed_s: float) -> str:
+    """The batch bar's counts: ``done 10, failed 1, in flight 2, 4.2 files/min``."""
+    rate = (done + failed) / elapsed_s * 60 if elapsed_s > 0 else 0.0
+    return f"done {done}, failed {failed}, in flight {in_flight}, {rate:.1f} files/min"
 
 
 @contextmanager
-def batch_progress(args: argparse.Namespace, total: int) -> Iterator[Any]:
-    """A files-done bar for a batch (stderr TTY only); yields ``update(status)`` or a no-op."""
-    if getattr(args, "quiet", False) or not sys.stderr.isatty() or total < 2:
-        yield lambda status: None
-        return
-    from tqdm import tqdm
+def batch_progress(args: argparse.Namespace, total: int, executor: Any = None) -> Iterator[Any]:
+    """A bar for a batch (stderr TTY only: files done, failed, in flight, throughput) and, with
+    ``--json-lines``, each file's status as a JSON line on stdout; yields ``update(status)``."""
+    import time
 
-    bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False)
+    lines = getattr(args, "json_lines", False)
+    show = not (getattr(args, "quiet", False) or not sys.stderr.isatty() or total < 2)
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="file", file=sys.stderr, leave=False,
+                   bar_format="{n_fmt}/{total_fmt} files |{bar}| {postfix} [{elapsed}<{remaining}]")
+    t0 = time.monotonic()
+    counts = {"done": 0, "failed": 0}
+
+    def update(status: Any) -> None:
+        if lines:
+            sys.stdout.write(json.dumps(status.to_dict(), default=str) + "\n")
+            sys.stdout.flush()
+        if status.status in counts:
+            counts[status.status] += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(batch_postfix(counts["done"], counts["failed"], getattr(executor, "in_flight", 0),
+                                              time.monotonic() - t0), refresh=True)
+
     try:
-        yield lambda status: (bar.update(1), bar.set_postfix_str(status.name, refresh=True))
+        yield update
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def report_batch(args: argparse.Namespace, result: Any, line: Any, *, single: bool) -> int:
@@ -93,7 +148,11 @@ def report_batch(args: argparse.Namespace, result: Any, line: Any, *, single: bo
 
     if single and result.files and result.files[0].status == "failed":
         raise IdmError(result.files[0].error)
-    if args.json:
+    if getattr(args, "json_lines", False):
+        counts = result.to_dict()
+        counts.pop("files")
+        print(json.dumps(counts, default=str))
+    elif args.json:
         if single:
             f = result.files[0]
             print_json(dict(f.summary or {}, status=f.status))
@@ -102,12 +161,15 @@ def report_batch(args: argparse.Namespace, result: Any, line: Any, *, single: bo
     for f in result.files:
         if f.status == "failed":
             print(f"idm-host: error: {f.error}", file=sys.stderr)
-        elif not args.json and not args.quiet:
+        elif not args.json and not args.quiet and not getattr(args, "json_lines", False):
             if f.status == "skipped":
                 print(f"{f.input}: skipped (done in an earlier run; --overwrite redoes it)")
             else:
                 print(line(f))
-    if not single and not args.json and not args.quiet:
+    if not single and not args.json and not args.quiet and not getattr(args, "json_lines", False):
+        if result.count("skipped") and not result.count("done"):
+            print(f"nothing new to do: {result.count('skipped')} files were done in an earlier run "
+                  "(--overwrite redoes them)")
         print(f"{result.count('done')} done, {result.count('skipped')} skipped, {result.failed} failed"
               + (f" -> {result.out_dir}" if result.out_dir else ""))
     return 1 if result.failed else 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_batch_flags, add_output_flags, batch_progress, progress_bar, report_batch
+from ._common import (add_batch_flags, add_output_flags, batch_progress, make_batch_executor, progress_bar,
+                      report_batch)
 
 #: Latest hit time an onsets file may hold (s): 24 hours, longer than any audio idm-host reads.
 MAX_ONSET_S = 86400.0
@@ -77,7 +78,7 @@ def load_onsets(path: str, drum_map: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import BatchJob, collect_inputs, make_executor, plan_units, run_batch
+    from ..batch import BatchJob, collect_inputs, plan_units, run_batch
     from ..errors import IdmError
 
     out = Path(args.out).absolute()
@@ -95,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
                "alpha": args.alpha, "drum_map": args.drum_map, "onsets": onsets.to_dict() if onsets else None}
     job = BatchJob("separate", args.model, args.device, options, out_dir=str(out), overwrite=args.overwrite)
     units, clashes = plan_units(found, lambda name: (str(out / name),))
-    with batch_progress(args, len(units)) as tick:
-        executor = make_executor(args.jobs, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)
+    executor = make_batch_executor(args, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)
+    with batch_progress(args, len(units), executor) as tick:
         result = run_batch(job, units, executor, failed=missing + clashes, on_status=tick)
 
     def line(f) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_batch_flags, add_output_flags, batch_progress, progress_bar, report_batch
+from ._common import (add_batch_flags, add_output_flags, batch_progress, make_batch_executor, progress_bar,
+                      report_batch)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import BatchJob, collect_inputs, make_executor, plan_units, run_batch
+    from ..batch import BatchJob, collect_inputs, plan_units, run_batch
     from ..drum_maps import load_drum_map
     from ..errors import IdmError
 
@@ -82,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         units, clashes = plan_units(found, lambda name: (str(out / f"{name}.mid"), str(out / f"{name}.onsets.json")))
     single = single and bool(found)
-    with batch_progress(args, len(units)) as tick:
-        executor = make_executor(args.jobs, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)
+    executor = make_batch_executor(args, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)
+    with batch_progress(args, len(units), executor) as tick:
         result = run_batch(job, units, executor, failed=missing + clashes, on_status=tick)
 
     def line(f) -> str:
