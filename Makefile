@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml setup.py
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	# the exact torch pin lives here; pyproject.toml only asks for torch>=2.13
-	$(PY) -m pip install -q -e '.[gui,test,eval]'
+	$(PY) -m pip install -q -e '.[gui,test,eval,cluster]'
 	touch $(STAMP)
 
 apt-deps:
