@@ -1,0 +1,204 @@
+"""Folder batches on a real Dask cluster on 127.0.0.1 (issue 18): a scheduler and two worker
+processes started here with Dask's own CLI, the same runner as --jobs, exactly once."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clikit import REPO, cli, cli_cmd
+
+pytest.importorskip("distributed")
+DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+WORKER = [sys.executable, "-m", "distributed.cli.dask_worker"]
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if ".idm-batch" not in p.parts)
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".idm-batch" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """12 short loops (each a different shift and level of the example loop) and bad.wav (cut short)."""
+    import numpy as np
+
+    from idm_host.audio import load_audio, save_audio
+    from idm_host.demo import make_example_loop
+
+    root = tmp_path_factory.mktemp("cluster-in")
+    make_example_loop(root / "c00.wav", duration_s=2.4)
+    loop = load_audio(root / "c00.wav", sample_rate=None)
+    for i in range(1, 12):
+        save_audio(root / f"c{i:02d}.wav", np.roll(loop.samples, 3001 * i, axis=1) * (1 - 0.05 * i), loop.sample_rate)
+    data = (root / "c00.wav").read_bytes()
+    (root / "bad.wav").write_bytes(data[: len(data) // 3])
+    return root
+
+
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory) -> Path:
+    """A weights file no worker has installed (the default's network, other metadata, so another
+    sha256): the workers must be sent it and check it by hash."""
+    import torch
+
+    from idm_host.models import default_weights
+
+    d = torch.load(default_weights(), weights_only=True)
+    d["source"] = dict(d["source"], note="issue 18 test copy")
+    path = tmp_path_factory.mktemp("custom-model") / "custom.pt"
+    torch.save(d, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """``dask scheduler`` and two ``dask worker`` processes (one thread each), loopback only, no
+    dashboards; each worker with an empty model cache of its own. Yields the scheduler address and
+    the worker processes; every process is stopped at the end."""
+    base = tmp_path_factory.mktemp("cluster")
+    env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="2")
+    procs = []
+
+    def start(cmd, extra_env=None):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(base / f"log{len(procs)}.txt", "w"),
+                             env=dict(env, **(extra_env or {})), cwd=REPO, start_new_session=True)
+        procs.append(p)
+        return p
+
+    sched_file = base / "scheduler.json"
+    try:
+        start([*DASK, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)])
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = [start([*WORKER, address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
+                          "--no-dashboard", "--name", f"w{i}"], {"IDM_HOST_MODELS": str(base / f"models{i}")})
+                   for i in range(2)]
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as c:
+            c.wait_for_workers(2, timeout=120)
+        yield address, workers
+    finally:
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+@pytest.fixture(scope="module")
+def local_run(clips, custom_model, tmp_path_factory) -> Path:
+    """The batch run here, --jobs 1, with the thread settings a Dask nanny gives its workers
+    (distributed.nanny.pre-spawn-environ: one OpenMP/MKL/OpenBLAS thread)."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    r = cli("separate", clips, "--out", out, "--json", "--model", custom_model, env=one)
+    s = json.loads(r.stdout)
+    assert (s["done"], s["failed"]) == (12, 1), r.stderr
+    return out
+
+
+def test_a_cluster_batch_equals_a_local_run_reports_the_bad_file_and_resumes(clips, custom_model, cluster,
+                                                                              local_run, tmp_path):
+    address, _ = cluster
+    out = tmp_path / "out"
+    r = cli("separate", clips, "--out", out, "--json", "--model", custom_model, "--scheduler", address)
+    assert r.returncode == 1, r.stderr
+    s = json.loads(r.stdout)
+    status = {f["name"]: f for f in s["files"]}
+    assert (s["done"], s["skipped"], s["failed"]) == (12, 0, 1)
+    assert status["bad"]["status"] == "failed" and "cut short" in status["bad"]["error"]
+    assert r.stderr.count("\n") == 1 and "bad.wav" in r.stderr  # the one failure, one line
+    assert len({f["worker"] for f in s["files"] if f["status"] == "done"}) == 2  # both workers took files
+    a, b = _outputs(local_run), _outputs(out)
+    assert a.keys() == b.keys() and len(a) == 12 * 30
+    for k in a:
+        if k.endswith(".json"):
+            assert json.loads(a[k]) == json.loads(b[k]), k
+        else:
+            assert a[k] == b[k], k  # byte-identical stems, kit and MIDI
+    assert _hidden(out) == []
+
+    again = cli("separate", clips, "--out", out, "--model", custom_model, "--scheduler", address)
+    assert "nothing new to do: 12 files were done in an earlier run" in again.stdout
+    assert "0 done, 12 skipped, 1 failed" in again.stdout
+    # resume whichever executor made them: the local run's folder on the cluster
+    cross = json.loads(cli("separate", clips, "--out", local_run, "--json", "--model", custom_model,
+                           "--scheduler", address).stdout)
+    assert (cross["done"], cross["skipped"]) == (0, 12)
+
+
+def test_a_worker_killed_mid_file_costs_nothing(clips, custom_model, cluster, local_run, tmp_path):
+    """SIGKILL the worker process while it writes a file: the batch completes, each file exactly
+    once (a second write would fail with 'already exists'), no temporary left."""
+    address, _ = cluster
+    out = tmp_path / "out"
+    p = subprocess.Popen(cli_cmd("separate", clips, "--out", out, "--json", "--model", custom_model,
+                                 "--scheduler", address), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=REPO)
+    killed = None
+    try:
+        while killed is None and p.poll() is None:
+            for e in os.scandir(out) if out.is_dir() else ():
+                if e.name.startswith(".c") and e.name.endswith(".partial"):  # .NAME.idm-PID-xxx.partial
+                    pid = int(e.name.split(".idm-")[1].split("-")[0])
+                    os.kill(pid, signal.SIGKILL)
+                    killed = (e.name[1:].split(".idm-")[0], pid)
+                    break
+            time.sleep(0.005)
+        stdout, stderr = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert killed is not None, "no worker was caught writing"
+    s = json.loads(stdout)
+    status = {f["name"]: f for f in s["files"]}
+    assert len(s["files"]) == 13 and (s["done"], s["failed"]) == (12, 1), stderr
+    assert status[killed[0]]["status"] == "done" and status[killed[0]]["worker"] != killed[1]
+    assert _hidden(out) == []
+    assert _outputs(out) == _outputs(local_run)
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line_fast(clips, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    r = cli("separate", clips, "--out", tmp_path / "o", "--scheduler", f"tcp://127.0.0.1:{port}", timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "no Dask scheduler answered within 3 s" in r.stderr, r.stderr
+    assert took < 20, took  # 3 s of waiting plus the interpreter's start on a loaded machine
+    assert not (tmp_path / "o").exists()
+
+
+def test_without_distributed_scheduler_says_how_to_install_it(clips, tmp_path):
+    hide = tmp_path / "hide"
+    (hide / "distributed").mkdir(parents=True)
+    (hide / "distributed" / "__init__.py").write_text("raise ImportError('No module named distributed')\n")
+    r = cli("separate", clips, "--out", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:8786",
+            env={"PYTHONPATH": str(hide)}, timeout=60)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "pip install 'idm-host[cluster]'" in r.stderr, r.stderr
