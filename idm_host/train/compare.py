@@ -62,10 +62,11 @@ def peer_predictor(separator: Any, answers: Mapping[str, Mapping[str, Sequence[f
     """Stems cut by ``separator`` from the peer's hits (``answers`` per clip name)."""
     def predict(clip: ClipData) -> Prediction:
         got = answers[clip.name]
-        hits = {c: [] for c in separator.classes}
+        hits: dict[str, list[Hit]] = {c: [] for c in separator.classes}
         for g in PEER_GROUPS:
             hits[PEER_CLASS[g]] = [Hit(float(t), PEER_VELOCITY) for t in got.get(g, ()) if t >= 0]
-        tr = Transcription(separator.classes, hits, clip.mixture.size / clip.sample_rate)
+        tr = Transcription(separator.classes, {c: tuple(v) for c, v in hits.items()},
+                           clip.mixture.size / clip.sample_rate)
         a = separator.analyze(clip.mixture, tr, sample_rate=clip.sample_rate)
         return Prediction(a.stems.audio.mean(axis=1).astype(np.float32), a.transcription, tuple(a.stems.classes))
 

@@ -30,6 +30,7 @@ from ..audio import MODEL_SAMPLE_RATE, save_audio
 from ..classes import IDM_CLASSES, group_of
 from ..errors import IdmError
 from ..fsutil import atomic_write_text
+from ..levels import db_to_gain
 from ..types import Hit, Transcription
 from .kits import KitError, PATTERN_NOTES, SampledKit, load_kit, list_sf2_presets
 from .patterns import STYLES, Pattern, PatternSource
@@ -98,7 +99,7 @@ class Augment:
         unknown = set(data) - known
         if unknown:
             raise IdmError(f"augment settings have unknown keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,7 +215,7 @@ def render_clip(
     # 1. per-class level
     if augment.class_gain_db > 0:
         db = rng.uniform(-augment.class_gain_db, augment.class_gain_db, size=k)
-        stems *= (10 ** (db / 20)).astype(np.float32)[:, None]
+        stems *= db_to_gain(db).astype(np.float32)[:, None]
     # 2. compression, same settings per stem
     if rng.random() < augment.compress_prob:
         comp = {"threshold_db": float(rng.uniform(*augment.compress_threshold_db)),

@@ -303,7 +303,7 @@ def evaluate(
             per_class.add(c, ref[k], est[k], clip.transcription.times(c), est_times[c], clip.sample_rate)
         ref_g, est_g = _merge_stems(ref, classes, groups), _merge_stems(est, classes, groups)
         ref_tr = clip.transcription.merged(groups)
-        est_tr = Transcription(classes, {c: [h for h in pred.transcription.hits.get(c, ())] for c in classes}
+        est_tr = Transcription(classes, {c: tuple(pred.transcription.hits.get(c, ())) for c in classes}
                                ).merged(groups)
         for k, g in enumerate(groups):
             per_group.add(g, ref_g[k], est_g[k], ref_tr.times(g), est_tr.times(g), clip.sample_rate)

@@ -30,6 +30,7 @@ import numpy as np
 from ..audio import AUDIO_SUFFIXES, MODEL_SAMPLE_RATE, load_audio, resample
 from ..classes import DRUM_CLASSES
 from ..errors import AudioError, PresetError
+from ..levels import db_to_gain
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ CLASS_NOTES: dict[str, tuple[int, ...]] = {
 #: Samples longer than this are cut (with a 50 ms fade); cymbal tails past it matter little.
 MAX_SAMPLE_S = 4.0
 #: Leading samples quieter than this fraction of the peak are trimmed, so onsets are sample-exact.
-LEAD_TRIM = 10 ** (-50 / 20)
+LEAD_TRIM = db_to_gain(-50.0)
 #: A sample whose peak is below this is treated as empty (e.g. Hydrogen's ``emptySample.flac``).
 SILENT_PEAK = 1e-4
 
@@ -534,7 +535,7 @@ def load_sfz_kit(path: PathLike) -> SampledKit:
             lovel, hivel = int(r.get("lovel", 1)), int(r.get("hivel", 127))
             keytrack = float(r.get("pitch_keytrack", 100))
             shift = float(r.get("transpose", 0)) + float(r.get("tune", 0)) / 100.0
-            gain = 10 ** (float(r.get("volume", 0)) / 20) * float(r.get("amplitude", 100)) / 100.0
+            gain = db_to_gain(float(r.get("volume", 0))) * float(r.get("amplitude", 100)) / 100.0
             offset, end = int(r.get("offset", 0)), int(r.get("end", -1))
             seq = int(r.get("seq_position", 1))
         except ValueError as exc:
@@ -754,10 +755,9 @@ def _render_zone(sf: _Sf2, gens: dict[int, bytes], note: int) -> np.ndarray | No
     if sustain_db > 0:
         t = np.arange(x.size) / MODEL_SAMPLE_RATE
         db = np.minimum(96.0 * np.clip(t - hold_s, 0, None) / max(decay_s, 1e-3), sustain_db)
-        x = x * (10 ** (-db / 20)).astype(np.float32)
+        x = x * db_to_gain(-db).astype(np.float32)
     attenuation_db = min(max(s(_G_ATTENUATION), 0), 1440) / 10.0
-    x = prepare_sample(x * np.float32(10 ** (-attenuation_db / 20)))
-    return x
+    return prepare_sample(x * np.float32(db_to_gain(-attenuation_db)))
 
 
 def load_sf2_kit(path: PathLike, preset: int | str | None = None, *, bank: int = 128) -> SampledKit:

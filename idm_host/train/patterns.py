@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -203,7 +203,10 @@ _CRASHES = (49, 49, 57, 55, 52)
 _RIDES = (51, 51, 59)
 
 
-def _pick(rng: np.random.Generator, options: Sequence) -> object:
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, options: Sequence[_T]) -> _T:
     return options[int(rng.integers(len(options)))]
 
 

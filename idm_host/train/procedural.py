@@ -18,6 +18,7 @@ import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE
 from ..classes import DRUM_CLASSES
+from ..levels import db_to_gain
 from .kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKit, prepare_sample, repitch
 
 SR = MODEL_SAMPLE_RATE
@@ -132,7 +133,7 @@ def tilt(x: np.ndarray, db_per_octave: float) -> np.ndarray:
     """A gentle spectral tilt: positive brightens, negative darkens (a low/high split at ~1 kHz)."""
     low = _onepole_lowpass(x, 1000.0)
     high = x - low
-    g = 10 ** (db_per_octave * 2 / 20)  # about two octaves either side of the split
+    g = db_to_gain(db_per_octave * 2)  # about two octaves either side of the split
     return (low / np.sqrt(g) + high * np.sqrt(g)).astype(np.float32)
 
 

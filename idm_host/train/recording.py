@@ -18,12 +18,13 @@ Onsets never move: every delay added here is under 5 ms except reverberation tai
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE
 from ..classes import group_of
+from ..levels import db_to_gain
 from .procedural import _highpass, _onepole_lowpass
 
 SR = MODEL_SAMPLE_RATE
@@ -60,8 +61,10 @@ def bleed(stems: np.ndarray, rng: np.random.Generator, level_db: tuple[float, fl
 
     Returns the bleed signal (to be added to the mixture) and its settings.
     """
+    k: int
+    n: int
     k, n = stems.shape
-    gains = 10 ** (rng.uniform(*level_db, size=k) / 20)
+    gains = db_to_gain(rng.uniform(*level_db, size=k))
     delays = rng.integers(int(0.0005 * SR), int(0.004 * SR), size=k)
     cutoff = float(rng.uniform(2000, 8000))
     out = np.zeros(n, dtype=np.float32)
@@ -75,8 +78,10 @@ def bleed(stems: np.ndarray, rng: np.random.Generator, level_db: tuple[float, fl
 def overheads(stems: np.ndarray, classes: Sequence[str], rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """A mono overhead/room pair: cymbals and hats at full level, shells 4..16 dB lower, high-passed,
     with a few early reflections (1..25 ms)."""
+    k: int
+    n: int
     k, n = stems.shape
-    weights = np.array([1.0 if group_of(c) in ("CY", "HH") else 10 ** (-rng.uniform(4, 16) / 20) for c in classes],
+    weights = np.array([1.0 if group_of(c) in ("CY", "HH") else db_to_gain(-rng.uniform(4, 16)) for c in classes],
                        dtype=np.float32)
     x = (stems * weights[:, None]).sum(0)
     hp = float(rng.uniform(80, 600))
@@ -109,7 +114,7 @@ def residue(n: int, rng: np.random.Generator) -> np.ndarray:
                 env = np.minimum(1, tt / 0.01) * np.exp(-tt / rng.uniform(0.2, 1.0))
             elif kind == 1:  # chord pad (three saws, slow attack)
                 root = 110 * 2 ** (rng.integers(0, 24) / 12)
-                sig = sum(2 * ((root * r * tt) % 1.0) - 1 for r in (1.0, 1.26, 1.5))
+                sig = cast(np.ndarray, sum(2 * ((root * r * tt) % 1.0) - 1 for r in (1.0, 1.26, 1.5)))
                 env = np.minimum(1, tt / rng.uniform(0.02, 0.2))
             else:  # pluck
                 f = 220 * 2 ** (rng.integers(0, 24) / 12)
@@ -128,19 +133,21 @@ def record(stems: np.ndarray, classes: Sequence[str], rng: np.random.Generator, 
     0 gives the plain sum (levels only), 1 the full augmentation."""
     from pedalboard import Compressor, Reverb
 
+    k: int
+    n: int
     k, n = stems.shape
     meta: dict[str, Any] = {}
     p = strength
-    stems = stems * (10 ** (rng.uniform(-6, 6, size=k) / 20)).astype(np.float32)[:, None]
+    stems = stems * db_to_gain(rng.uniform(-6, 6, size=k)).astype(np.float32)[:, None]
     if rng.random() < 0.3 * p:
         for i in np.flatnonzero(np.abs(stems).max(1) > 0):
             stems[i] = _board(_random_eq(rng, 0.7), stems[i])
         meta["close_eq"] = True
     close = stems.copy()
     if rng.random() < 0.25 * p:  # cymbals heard through the overheads only
-        for i, c in enumerate(classes):
+        for j, c in enumerate(classes):
             if group_of(c) == "CY":
-                close[i] = 0.0
+                close[j] = 0.0
         meta["cymbals_overhead_only"] = True
     mix = close.sum(0)
     drum_rms = float(np.sqrt(np.mean(mix ** 2))) + 1e-9
@@ -150,7 +157,7 @@ def record(stems: np.ndarray, classes: Sequence[str], rng: np.random.Generator, 
     if rng.random() < 0.6 * p or meta.get("cymbals_overhead_only"):
         oh, meta["overheads"] = overheads(stems, classes, rng)
         oh_rms = float(np.sqrt(np.mean(oh ** 2))) + 1e-9
-        level = 10 ** (rng.uniform(-8, 4) / 20) * drum_rms / oh_rms
+        level = db_to_gain(rng.uniform(-8, 4)) * drum_rms / oh_rms
         mix = mix + np.float32(level) * oh
     if rng.random() < 0.4 * p:
         wet = float(rng.uniform(0.05, 0.35))
@@ -175,11 +182,11 @@ def record(stems: np.ndarray, classes: Sequence[str], rng: np.random.Generator, 
     if rng.random() < 0.3 * p:
         r = residue(n, rng)
         db = float(rng.uniform(-40, -15))
-        mix = mix + np.float32(10 ** (db / 20) * drum_rms) * r
+        mix = mix + np.float32(db_to_gain(db) * drum_rms) * r
         meta["residue_db"] = round(db, 2)
     if rng.random() < 0.3 * p:
         db = float(rng.uniform(-70, -40))
-        mix = mix + np.float32(10 ** (db / 20)) * rng.standard_normal(n).astype(np.float32)
+        mix = mix + np.float32(db_to_gain(db)) * rng.standard_normal(n).astype(np.float32)
         meta["noise_db"] = round(db, 2)
     if rng.random() < 0.1 * p:
         cut = float(rng.uniform(8000, 16000))
