@@ -42,11 +42,13 @@ Everything here is deterministic: no random initialisation, fixed iteration coun
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 import torch
+
+if TYPE_CHECKING:  # scipy.sparse (~1 s to import on a loaded machine) only for the adaptive mode
+    import scipy.sparse as sp
 
 from .dsp import WienerFilter
 from .errors import IdmError
@@ -155,6 +157,8 @@ def hit_operator(acts: list[tuple[np.ndarray, np.ndarray]], n_templ: int, n0: in
                  ) -> sp.csr_matrix:
     """The sparse Toeplitz operator ``M [K*T, N]`` with ``M[k*T + t, n] = H_k[n0 + n - t]``: the
     reconstruction of frames ``[n0, n0 + N)`` is ``W_flat @ M`` with ``W_flat [F, K*T]``."""
+    import scipy.sparse as sp
+
     rows, cols, vals = [], [], []
     t = np.arange(n_templ, dtype=np.int64)
     for k, (fr, v) in enumerate(acts):
