@@ -267,9 +267,12 @@ def record_gate(path: str | os.PathLike, regressions: Sequence[Sequence[Any]], *
     from ..fsutil import atomic_write_text
 
     side = Path(path).with_suffix(".json")
-    meta = json.loads(side.read_text())
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    if meta.get("sha256") != digest:
+    try:
+        meta = json.loads(side.read_text())
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{side}: cannot read the weights or their sidecar ({exc}); ship the weights again") from exc
+    if not isinstance(meta, dict) or meta.get("sha256") != digest:
         raise ModelError(f"{side}: its sha256 does not match {Path(path).name}; ship the weights again")
     gate = {"passed": not regressions, "against": against, "measured_by": measured_by,
             "sha256": digest, "calibration_sha256": _calibration_digest(meta),
