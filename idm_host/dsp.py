@@ -1,11 +1,16 @@
-"""Pure signal functions (no networks): peak picking, hit placement, Wiener masking.
+"""Pure signal functions (no networks): peak picking, hit placement and synthetic stems, Wiener masking.
 
 Each is tested against a plain numpy reference in tests/unit/test_dsp.py.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .types import Kit, Transcription
 
 #: Peak-picking windows (model frames) and threshold, from the official model (IDM-SPEC.md 4.5).
 PRE_MAX = 8
@@ -104,6 +109,38 @@ def place_hits(
         b = min(pos + length, end)
         out[a - start : b - start] += amp * one_shot[a - pos : b - pos]
     return out
+
+
+def hit_arrays(tr: "Transcription", kit: "Kit", classes: Sequence[str], sample_rate: int
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per class of ``classes``: the hits' sample positions ``round(time_s * sample_rate)`` (int64,
+    sorted, stable) and amplitudes ``velocity * kit.velocity_scale * kit.gain(class)`` (float32)."""
+    out = []
+    for c in classes:
+        hits = tr.hits.get(c, ())
+        pos = np.array([int(round(h.time_s * sample_rate)) for h in hits], dtype=np.int64)
+        amp = np.array([h.velocity for h in hits], dtype=np.float32)
+        amp *= np.float32(kit.velocity_scale * kit.gain(c))
+        order = np.argsort(pos, kind="stable")
+        out.append((pos[order], amp[order]))
+    return out
+
+
+def synth_block(hits: list[tuple[np.ndarray, np.ndarray]], one_shots: np.ndarray, start: int, n: int
+                ) -> tuple[np.ndarray, list[int]]:
+    """Synthetic stems ``[K, n]`` for samples ``[start, start + n)`` from :func:`hit_arrays`' hits
+    and one-shots ``[K, L]``, and the indices of the classes that sound there (the others are zero)."""
+    out = np.zeros((len(hits), n), dtype=np.float32)
+    length = one_shots.shape[1]
+    active = []
+    for ci, (pos, amp) in enumerate(hits):
+        a = np.searchsorted(pos, start - length, side="right")
+        b = np.searchsorted(pos, start + n, side="left")
+        if b > a:
+            place_hits(pos[a:b], amp[a:b], one_shots[ci], n, start=start, out=out[ci])
+            if out[ci].any():
+                active.append(ci)
+    return out, active
 
 
 def wiener_masks(stem_mags: torch.Tensor, alpha: float = 1.0, eps: float = 1e-12) -> torch.Tensor:

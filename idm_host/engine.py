@@ -17,10 +17,8 @@ What it does differently from the official code (IDM-SPEC.md, section 10):
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -28,11 +26,12 @@ import numpy as np
 import torch
 
 from .audio import as_audio, load_audio, to_model_rate
-from .dsp import WienerFilter, peak_pick, place_hits
+from .dsp import WienerFilter, hit_arrays, synth_block
+from .encoding import Encoded, level_matched, picked_transcription, run_encoder
 from .errors import IdmError, ModelError
 from .masking import AdaptiveConfig, AdaptiveMasker, AdaptivePlan, check_mode, resolve_mode
 from .progress import ProgressCallback, Stage
-from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Hit, Kit, Stems, Transcription
+from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Kit, Stems, Transcription
 
 log = logging.getLogger(__name__)
 
@@ -44,29 +43,6 @@ DEFAULT_OVERLAP_S = 2.0
 #: Block length of sequencing + masking (s) and the margin each block borrows on either side (samples).
 DEFAULT_BLOCK_S = 5.0
 WIENER_MARGIN = 1024
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """The encoder's outputs for one input.
-
-    Attributes:
-        probabilities: onset probabilities ``[K, M]``.
-        velocity: model velocities ``[K, M]`` in (0, 2].
-        kit_logits: ``[n_kits]``.
-        kit_embedding: softmax of the kit logits ``[n_kits]``.
-        track_gains: ``[K]``.
-        n_samples: input length at the model rate.
-        input_gain: factor the model input was scaled by (peak normalisation), 1.0 if none.
-    """
-
-    probabilities: np.ndarray
-    velocity: np.ndarray
-    kit_logits: np.ndarray
-    kit_embedding: np.ndarray
-    track_gains: np.ndarray
-    n_samples: int
-    input_gain: float
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -84,8 +60,17 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def _frames_to_samples(frames: np.ndarray, hop: int) -> np.ndarray:
-    return frames.astype(np.int64) * hop
+def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
+    """The transcription network :func:`idm_host.models.transcriber_path` chooses, or ``None``
+    (the IDM head transcribes)."""
+    from .models import transcriber_path
+
+    path = transcriber_path(transcriber, model)
+    if path is None:
+        return None
+    from .transcriber import Transcriber
+
+    return Transcriber.load(path)
 
 
 class Separator:
@@ -130,7 +115,9 @@ class Separator:
         from .model.checkpoints import load_weights
 
         self.device = pick_device(device)
-        path, self.model_name, self._model_sha = self._resolve(model)
+        from .models import resolve_model
+
+        path, self.model_name, self._model_sha = resolve_model(model)
         if path.suffix == ".ckpt":
             from .model.checkpoints import OFFICIAL_SHA256, convert_official
 
@@ -161,18 +148,9 @@ class Separator:
         from .kit_cache import OneShotStore
 
         self._store = OneShotStore()
-        self.transcriber = self._load_transcriber(transcriber, model)
+        self.transcriber = _load_transcriber(transcriber, model)
 
     # ------------------------------------------------------------------ model resolution
-    @staticmethod
-    def _resolve(model: str | os.PathLike) -> tuple[Path, str, str]:
-        from .models import model_path, verify_sha256
-
-        path = model_path(str(model))
-        digest = verify_sha256(path)
-        name = str(model) if not Path(str(model)).suffix else Path(str(model)).stem
-        return path, name, digest
-
     # ------------------------------------------------------------------ input
     def load(self, audio: Audio | str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> Audio:
         """Any accepted input -> :class:`Audio` at the model rate, channels kept."""
@@ -186,67 +164,14 @@ class Separator:
         """Run the encoder (chunked when long) on the mono mix of ``audio``."""
         a = self.load(audio, sample_rate)
         x = a.mono().astype(np.float32, copy=False)
-        n = x.shape[0]
-        gain = 1.0
-        if self.normalize:
-            peak = float(np.abs(x).max())
-            if peak > 0:
-                gain = 1.0 / peak
-        cfg = self.config
-        m_total = cfg.n_model_frames(n)
-        k = cfg.n_classes
-        logits = np.zeros((k, m_total), dtype=np.float32)
-        velocity = np.zeros((k, m_total), dtype=np.float32)
-        z_sum = torch.zeros(cfg.latent, dtype=torch.float64)
-        zn_sum = torch.zeros(cfg.latent, dtype=torch.float64)
-        starts = list(range(0, n, self.chunk)) or [0]
-        stage = Stage(progress)
-        with torch.inference_mode():
-            for i, start in enumerate(starts):
-                end = min(n, start + self.chunk)
-                seg_a = max(0, start - self.overlap)
-                seg_b = min(n, end + self.overlap)
-                seg = torch.from_numpy(np.ascontiguousarray(x[seg_a:seg_b]) * np.float32(gain))
-                out = self.model.features(seg[None].to(self.device))
-                off = seg_a // self.hop
-                lo = start // self.hop
-                hi = m_total if i == len(starts) - 1 else end // self.hop
-                sl = slice(lo - off, hi - off)
-                logits[:, lo:hi] = out["onset_logits"][0, :, sl].float().cpu().numpy()
-                velocity[:, lo:hi] = out["velocity"][0, :, sl].float().cpu().numpy()
-                z = out["z"][0, sl].double().cpu()
-                z_sum += z.sum(0)
-                zn_sum += self.model.kit_classifier.norm(out["z"][0, sl]).double().cpu().sum(0)
-                stage((i + 1) / len(starts), "transcribing")
-            heads = self.model.global_heads(
-                (z_sum / m_total).float()[None].to(self.device), (zn_sum / m_total).float()[None].to(self.device)
-            )
-        probs = torch.sigmoid(torch.from_numpy(logits)).numpy()
-        return Encoded(
-            probabilities=probs,
-            velocity=velocity,
-            kit_logits=heads["kit_logits"][0].float().cpu().numpy(),
-            kit_embedding=heads["kit_embedding"][0].float().cpu().numpy(),
-            track_gains=heads["track_gains"][0].float().cpu().numpy(),
-            n_samples=n,
-            input_gain=gain,
-        )
+        return run_encoder(self.model, x, chunk=self.chunk, overlap=self.overlap, device=self.device,
+                           normalize=self.normalize, progress=progress)
 
     # ------------------------------------------------------------------ transcription
     def transcription_from(self, enc: Encoded) -> Transcription:
         """Peak-pick an :class:`Encoded` into a :class:`Transcription` (hits inside the audio only)."""
-        picks = peak_pick(enc.probabilities, official_frame_quirk=self.official_frame_quirk)
-        duration = enc.n_samples / self.sample_rate
-        hits = {}
-        for ci, c in enumerate(self.classes):
-            frames = np.flatnonzero(picks[ci])
-            frames = frames[frames * self.hop < enc.n_samples]
-            hits[c] = [
-                Hit(float(f * self.hop / self.sample_rate),
-                    float(min(1.0, enc.velocity[ci, f] / MODEL_VELOCITY_SCALE)))
-                for f in frames
-            ]
-        return Transcription(self.classes, hits, duration)
+        return picked_transcription(enc, self.classes, self.hop, self.sample_rate,
+                                    official_frame_quirk=self.official_frame_quirk)
 
     def transcribe(self, audio, *, sample_rate: int | None = None,
                    progress: ProgressCallback | None = None) -> Transcription:
@@ -262,65 +187,13 @@ class Separator:
             return self._network_transcription(a, progress)
         return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
 
-    @staticmethod
-    def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
-        """``"auto"``: the shipped transcription network with the default model *if its sidecar
-        records a passed ship gate* for its own weights and calibration (no class below the official weights on any validation kit,
-        recorded from ``python -m bench.bench_transcription``), else the IDM head; ``"default"``: the shipped network
-        with any model; ``None``/``"none"``: the IDM head; a path."""
-        import json
-
-        from .models import DEFAULT_DIR
-
-        if transcriber is None or str(transcriber) == "none":
-            return None
-        if str(transcriber) == "auto":
-            side = DEFAULT_DIR / "transcriber.json"
-            if str(model) != "default" or not side.is_file():
-                return None
-            from .transcriber import gate_passed
-
-            try:
-                meta = json.loads(side.read_text())
-            except (OSError, ValueError):
-                return None
-            if not isinstance(meta, dict) or not gate_passed(meta):
-                return None
-            transcriber = "default"
-        path = DEFAULT_DIR / "transcriber.pt" if str(transcriber) == "default" else Path(transcriber)
-        if str(transcriber) == "default" and not path.is_file():
-            return None  # a build without the shipped network falls back to the IDM head
-        from .transcriber import Transcriber
-
-        return Transcriber.load(path)
-
     def _network_transcription(self, a: Audio, progress: ProgressCallback | None = None) -> Transcription:
         tr = self.transcriber.transcribe(a, progress=progress)
         return Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
 
     def _level_match(self, enc: Encoded, tr: Transcription) -> Encoded:
-        """Rescale the track gains so that the network's velocities (MIDI scale) play the one-shots at
-        the level the IDM head would have: per class, the median of ``head velocity / (scale * v)``
-        over the hits the head also sees (onset probability >= 0.5 within 2 frames)."""
-        gains = enc.track_gains.astype(np.float32).copy()
-        ratios_all: list[float] = []
-        per: dict[int, list[float]] = {}
-        m = enc.velocity.shape[1]
-        for ci, c in enumerate(self.classes):
-            for h in tr.hits.get(c, ()):
-                f = int(round(h.time_s * self.sample_rate / self.hop))
-                lo, hi = max(0, f - 2), min(m, f + 3)
-                if lo >= hi or h.velocity <= 0:
-                    continue
-                j = lo + int(np.argmax(enc.probabilities[ci, lo:hi]))
-                if enc.probabilities[ci, j] >= 0.5:
-                    r = float(enc.velocity[ci, j]) / (MODEL_VELOCITY_SCALE * h.velocity)
-                    per.setdefault(ci, []).append(r)
-                    ratios_all.append(r)
-        fallback = float(np.median(ratios_all)) if ratios_all else 0.4
-        for ci in range(len(self.classes)):
-            gains[ci] *= np.float32(np.median(per[ci]) if len(per.get(ci, ())) >= 3 else fallback)
-        return dataclasses.replace(enc, track_gains=gains)
+        """:func:`idm_host.encoding.level_matched` for this model's classes and frame grid."""
+        return level_matched(enc, tr, self.classes, self.hop, self.sample_rate)
 
     # ------------------------------------------------------------------ kit
     @property
@@ -344,12 +217,9 @@ class Separator:
 
     def synth_embedding(self, kit_embedding: np.ndarray) -> np.ndarray:
         """The embedding the synthesiser is given: snapped to one-hot when saturated (``snap_kit``)."""
-        e = np.asarray(kit_embedding, dtype=np.float32)
-        if self.snap_kit is not None and e.size and float(e.max()) >= self.snap_kit:
-            onehot = np.zeros_like(e)
-            onehot[int(e.argmax())] = 1.0
-            return onehot
-        return e
+        from .kit_cache import snap_embedding
+
+        return snap_embedding(kit_embedding, self.snap_kit)
 
     def synthesize(self, kit_embedding: np.ndarray) -> np.ndarray:
         """Run the synthesiser (no cache): one-shots ``[K, L]`` for the embedding exactly as given."""
@@ -410,31 +280,13 @@ class Separator:
         return Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
 
     def _hit_arrays(self, tr: Transcription, kit: Kit) -> list[tuple[np.ndarray, np.ndarray]]:
-        out = []
-        for c in self.classes:
-            hits = tr.hits.get(c, ())
-            pos = np.array([int(round(h.time_s * self.sample_rate)) for h in hits], dtype=np.int64)
-            amp = np.array([h.velocity for h in hits], dtype=np.float32)
-            amp *= np.float32(kit.velocity_scale * kit.gain(c))
-            order = np.argsort(pos, kind="stable")
-            out.append((pos[order], amp[order]))
-        return out
+        return hit_arrays(tr, kit, self.classes, self.sample_rate)
 
     def synth_block(self, hits: list[tuple[np.ndarray, np.ndarray]], kit: Kit, start: int, n: int
                     ) -> tuple[np.ndarray, list[int]]:
         """Synthetic stems ``[K, n]`` for samples ``[start, start + n)``, and the classes that sound
-        there (only those are masked: the others are exactly zero)."""
-        out = np.zeros((len(self.classes), n), dtype=np.float32)
-        length = kit.one_shots.shape[1]
-        active = []
-        for ci, (pos, amp) in enumerate(hits):
-            a = np.searchsorted(pos, start - length, side="right")
-            b = np.searchsorted(pos, start + n, side="left")
-            if b > a:
-                place_hits(pos[a:b], amp[a:b], kit.one_shots[ci], n, start=start, out=out[ci])
-                if out[ci].any():
-                    active.append(ci)
-        return out, active
+        there (only those are masked: the others are exactly zero); see :func:`idm_host.dsp.synth_block`."""
+        return synth_block(hits, kit.one_shots, start, n)
 
     def masking_for(self, masking: Masking, *, user_hits: bool, encoded: Encoded | None = None) -> str:
         """The concrete masking mode for ``masking`` (``"auto"`` resolved by

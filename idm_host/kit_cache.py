@@ -145,6 +145,17 @@ def kit_embeddings(n_kits: int) -> Iterable[np.ndarray]:
         yield e
 
 
+def snap_embedding(kit_embedding: np.ndarray, threshold: float | None) -> np.ndarray:
+    """``kit_embedding`` as float32, replaced by its kit's one-hot when its largest weight is at
+    least ``threshold`` (``None``: never)."""
+    e = np.asarray(kit_embedding, dtype=np.float32)
+    if threshold is not None and e.size and float(e.max()) >= threshold:
+        onehot = np.zeros_like(e)
+        onehot[int(e.argmax())] = 1.0
+        return onehot
+    return e
+
+
 def precompute(separator, *, folder: Path | None = None, progress=None) -> list[Path]:
     """Compute (or verify) the one-shots of every kit ``separator`` snaps to, into ``folder``
     (default: the user cache); returns the entries' paths."""

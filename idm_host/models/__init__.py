@@ -122,6 +122,45 @@ def verify_sha256(path: Path) -> str:
     return digest
 
 
+def transcriber_path(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Path | None:
+    """The transcription network's weights a separator of ``model`` uses, or ``None`` for the IDM head.
+
+    ``"auto"``: the shipped network, with the default model only, *if its sidecar records a passed
+    ship gate* for its own weights and calibration (no class below the official weights on any
+    validation kit, recorded by ``python -m bench.bench_transcription --record-gate``);
+    ``"default"``: the shipped network with any model (``None`` when this build lacks it);
+    ``None``/``"none"``: the IDM head; anything else: a path.
+    """
+    if transcriber is None or str(transcriber) == "none":
+        return None
+    if str(transcriber) == "auto":
+        side = DEFAULT_DIR / "transcriber.json"
+        if str(model) != "default" or not side.is_file():
+            return None
+        from ..transcriber import gate_passed
+
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or not gate_passed(meta):
+            return None
+        transcriber = "default"
+    if str(transcriber) == "default":
+        path = DEFAULT_DIR / "transcriber.pt"
+        return path if path.is_file() else None  # a build without the shipped network uses the IDM head
+    return Path(transcriber)
+
+
+def resolve_model(model: str | os.PathLike) -> tuple[Path, str, str]:
+    """``(weights file, display name, sha256)`` of a model name or path (:func:`model_path`, then
+    :func:`verify_sha256`); a path's display name is its stem."""
+    path = model_path(str(model))
+    digest = verify_sha256(path)
+    name = str(model) if not Path(str(model)).suffix else Path(str(model)).stem
+    return path, name, digest
+
+
 def list_models() -> list[ModelInfo]:
     """Every model this installation knows: shipped, installed, and known but not installed."""
     from ..classes import IDM_CLASSES
