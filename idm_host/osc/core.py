@@ -2,7 +2,7 @@
 methods each part offers the others, declared once so the type checker sees them in every part.
 
 :class:`ServerCore` is empty at run time (everything is under ``TYPE_CHECKING``): the job queue
-(:mod:`.jobs`), the address handlers (:mod:`.handlers`, :mod:`.timeline`) and the server (:mod:`.server`)
+(:mod:`.jobs`), the address handlers (:mod:`.handlers`, :mod:`.timeline`), the clients (:mod:`.clients`) and the server (:mod:`.server`)
 each implement their share, and ``OscServer`` combines them.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .access import AccessPolicy
     from .state import AnalyzeFn, ResultFn, _ClientRecord, _Job, _Result, _Stream
     from .timeline import Timeline
-    from .transport import _Reply
+    from .transport import _Reply, _TcpReply, _UdpTransport
 
 
 class ServerCore:
@@ -46,14 +46,23 @@ class ServerCore:
         _queue: queue.Queue[_Job | None]
         _stopping: threading.Event
         _partials: set[Path]
+        reply_port: int | None
+        reply_host: str | None
+        client_timeout_s: float
+        _udp: _UdpTransport | None
+        _clients: dict[tuple[str, str, int], _ClientRecord]
+        _connections: set[_TcpReply]
+        _error_budget: dict[str, tuple[float, float]]
 
         # the server (server.py)
+        def _send(self, reply: _Reply, address: str, *args: Any) -> bool: ...
+        def _new_id(self) -> int: ...
+
+        # the clients (clients.py)
         def _client(self, reply: _Reply) -> _ClientRecord | None: ...
         def _owner(self, reply: _Reply) -> tuple: ...
         def _is_remote(self, reply: _Reply) -> bool: ...
-        def _send(self, reply: _Reply, address: str, *args: Any) -> bool: ...
         def _error(self, reply: _Reply, id_: int, message: str) -> None: ...
-        def _new_id(self) -> int: ...
 
         # the job queue (jobs.py)
         def _submit(self, job: _Job, announce_id: int | None = None) -> None: ...
