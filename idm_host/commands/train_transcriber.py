@@ -49,10 +49,11 @@ def run(args: argparse.Namespace) -> int:
     settings = TrainSettings(out=args.out, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch_size,
                              lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed,
                              balance_classes=not args.no_balance)
-    prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names),
+    prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
             "validation_kits": [k.label for k in cfg.validation_kits]}
     report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,
-                   overwrite=args.overwrite, init=args.init)
+                   overwrite=args.overwrite, init=args.init,
+                   stream_kwargs={"kit_weights": cfg.kit_weights} if cfg.kit_weights else None)
     if args.json:
         print_json(report)
     return 0

@@ -312,12 +312,17 @@ class ClipStream:
 # ------------------------------------------------------------------ data config
 @dataclass(frozen=True)
 class KitSpec:
-    """One kit entry of a data config: ``{"path": ..., "kind": ..., "preset": ..., "name": ...}``."""
+    """One kit entry of a data config: ``{"path": ..., "kind": ..., "preset": ..., "name": ..., "weight": ...}``.
+
+    ``weight`` (default 1) is the kit's share of the transcriber's training examples relative to the
+    other kits (``train-transcriber``; a multi-sampled acoustic kit can be drawn more often than one
+    of eight presets of the same SoundFont)."""
 
     path: str
     kind: str | None = None
     preset: int | str | None = None
     name: str | None = None
+    weight: float | None = None
 
     def load(self) -> SampledKit:
         return load_kit(self.path, kind=self.kind, preset=self.preset)
@@ -343,15 +348,20 @@ def _expand_kit(entry: Mapping[str, Any] | str, config: Path) -> list[KitSpec]:
         entry = {"path": entry}
     if not isinstance(entry, Mapping) or "path" not in entry:
         raise IdmError(f"{config}: a kit entry {entry!r} has no \"path\"; write {{\"path\": \"...\"}}")
-    unknown = set(entry) - {"path", "kind", "preset", "name"}
+    unknown = set(entry) - {"path", "kind", "preset", "name", "weight"}
     if unknown:
-        raise IdmError(f"{config}: kit entry has unknown keys {sorted(unknown)}; use path, kind, preset, name")
+        raise IdmError(f"{config}: kit entry has unknown keys {sorted(unknown)}; use path, kind, preset, name, weight")
+    weight = entry.get("weight")
+    if weight is not None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < float(weight) < 1e6:
+            raise IdmError(f"{config}: kit {entry['path']}: \"weight\" must be a positive number, not {weight!r}")
+        weight = float(weight)
     path = str(Path(str(entry["path"])).expanduser() if Path(str(entry["path"])).is_absolute()
                else (config.parent / str(entry["path"])).resolve())
     preset = entry.get("preset")
     if preset == "all":  # every drum preset of a SoundFont
-        return [KitSpec(path, "sf2", p.program, f"{Path(path).stem}:{p.name}") for p in list_sf2_presets(path)]
-    return [KitSpec(path, entry.get("kind"), preset, entry.get("name"))]
+        return [KitSpec(path, "sf2", p.program, f"{Path(path).stem}:{p.name}", weight) for p in list_sf2_presets(path)]
+    return [KitSpec(path, entry.get("kind"), preset, entry.get("name"), weight)]
 
 
 @dataclass(frozen=True)
@@ -359,7 +369,7 @@ class DataConfig:
     """What ``idm-host train --data CONFIG.json`` trains on.
 
     JSON keys (``schema_version`` 1): ``kits`` (training kits: paths or
-    ``{"path", "kind", "preset", "name"}``; ``"preset": "all"`` expands every drum preset of an SF2),
+    ``{"path", "kind", "preset", "name", "weight"}``; ``"preset": "all"`` expands every drum preset of an SF2),
     ``validation_kits`` (same form; never trained on), ``patterns`` (``{"midi": [files or folders],
     "generator_weight": 0.5, "styles": [...]}``), ``classes`` (default: the 9 IDM classes),
     ``crop_s`` (6.0), ``augment`` (:class:`Augment` fields), ``seed``, ``validation_clips`` (16),
@@ -381,6 +391,13 @@ class DataConfig:
     @property
     def kit_names(self) -> tuple[str, ...]:
         return tuple(k.label for k in self.kits)
+
+    @property
+    def kit_weights(self) -> tuple[float, ...] | None:
+        """The training kits' relative weights, or None when no entry sets one (all drawn equally)."""
+        if all(k.weight is None for k in self.kits):
+            return None
+        return tuple(1.0 if k.weight is None else k.weight for k in self.kits)
 
     @classmethod
     def load(cls, path: PathLike) -> "DataConfig":

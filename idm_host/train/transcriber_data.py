@@ -182,12 +182,20 @@ class ExampleStream:
         kit_aug_prob: probability that a sampled kit is augmented (pitch, tilt, decay).
         record_strength: the recording augmentation's strength (0 = dry sum).
         procedural_reuse: examples drawn from one procedural kit before a new one is made.
+        kit_weights: relative probabilities of the sampled kits (None: equal).
     """
 
     def __init__(self, kits: Sequence[SampledKit], *, classes: Sequence[str] = IDM_CLASSES, duration_s: float = 6.0,
                  seed: int = 0, procedural_p: float = 0.35, kit_aug_prob: float = 0.6, record_strength: float = 1.0,
-                 procedural_reuse: int = 16, styles: Sequence[str] = STYLES):
+                 procedural_reuse: int = 16, styles: Sequence[str] = STYLES,
+                 kit_weights: Sequence[float] | None = None):
         self.kits = list(kits)
+        self.kit_p: np.ndarray | None = None
+        if kit_weights is not None:
+            w = np.asarray(kit_weights, dtype=np.float64)
+            if w.shape != (len(self.kits),) or not np.all(w > 0):
+                raise ValueError(f"kit_weights: {len(self.kits)} positive weights expected, got {list(kit_weights)}")
+            self.kit_p = w / w.sum()
         self.classes = tuple(classes)
         self.duration_s = float(duration_s)
         self.seed = int(seed)
@@ -206,7 +214,8 @@ class ExampleStream:
                 self._proc_uses = 0
             self._proc_uses += 1
             return self._proc.variant(rng), {"kit": self._proc.name}
-        kit = self.kits[int(rng.integers(len(self.kits)))]
+        kit = self.kits[int(rng.integers(len(self.kits)) if self.kit_p is None
+                            else rng.choice(len(self.kits), p=self.kit_p))]
         if rng.random() < self.kit_aug_prob:
             aug, changes = augment_kit(kit, rng)
             return aug, {"kit": kit.name, "kit_changes": changes}

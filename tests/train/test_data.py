@@ -111,6 +111,17 @@ def test_data_config(tmp_path):
     assert cfg.crop_s == 4.0 and cfg.augment.room_prob == 0.5 and cfg.styles == ("rock", "funk")
     assert [k.load().kind for k in cfg.kits] == ["hydrogen", "sf2"]
     assert DataConfig.from_dict(cfg.to_dict(), cfg_path).to_dict() == cfg.to_dict()
+    assert cfg.kit_weights is None  # no entry sets one: every kit drawn equally
+
+
+def test_kit_weights_of_a_data_config(tmp_path):
+    write_hydrogen(tmp_path / "kits" / "hk")
+    write_sf2(tmp_path / "kits" / "t.sf2")
+    cfg_path = tmp_path / "data.json"
+    cfg_path.write_text(json.dumps({"kits": [{"path": "kits/hk", "weight": 3}, {"path": "kits/t.sf2", "preset": "all"}]}))
+    cfg = DataConfig.load(cfg_path)
+    assert cfg.kit_weights == (3.0, 1.0)
+    assert DataConfig.from_dict(cfg.to_dict(), cfg_path).kit_weights == (3.0, 1.0)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -124,6 +135,8 @@ def test_data_config(tmp_path):
     ({"kits": ["a"], "validation_kits": ["a"]}, "are also training kits"),
     ({"kits": ["a"], "augment": {"wet": 1}}, "augment settings have unknown keys"),
     ({"kits": ["a"], "patterns": {"styles": ["polka"]}}, "unknown groove styles"),
+    ({"kits": [{"path": "a", "weight": 0}]}, "\"weight\" must be a positive number"),
+    ({"kits": [{"path": "a", "weight": "2"}]}, "\"weight\" must be a positive number"),
 ])
 def test_bad_data_configs(tmp_path, data, message):
     p = tmp_path / "d.json"

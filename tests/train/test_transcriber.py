@@ -47,6 +47,18 @@ def test_generator_plays_every_class_often_in_the_training_stream():
         assert rates[c]["per_minute"] == pytest.approx(STREAM_RATES[c], rel=0.3), (c, rates[c])
 
 
+def test_kits_are_drawn_in_proportion_to_their_weights():
+    kits = [SampledKit(n, _sine_kit(f).instruments) for n, f in zip("abc", (220.0, 440.0, 880.0))]
+    s = ExampleStream(kits, procedural_p=0.0, kit_aug_prob=0.0, kit_weights=[6.0, 3.0, 1.0])
+    rng = np.random.default_rng(5)
+    drawn = [s._kit(rng)[1]["kit"] for _ in range(4000)]
+    share = {n: drawn.count(n) / len(drawn) for n in "abc"}
+    # binomial s.d. over 4000 draws is <= 0.008: 4 s.d. around 0.6 / 0.3 / 0.1
+    assert abs(share["a"] - 0.6) < 0.032 and abs(share["b"] - 0.3) < 0.032 and abs(share["c"] - 0.1) < 0.032, share
+    with pytest.raises(ValueError, match="3 positive weights"):
+        ExampleStream(kits, kit_weights=[1.0, 0.0, 1.0])
+
+
 def test_a_missed_rare_onset_costs_more_than_a_missed_kick():
     classes = ("KD", "HH_OHH", "TT_LMT")
     w = positive_weights(classes)
