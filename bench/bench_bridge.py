@@ -27,7 +27,8 @@ DURATION_S = 180.0
 
 def _official_separator(tmp: Path):
     from idm_host.engine import Separator
-    from idm_host.models import OFFICIAL_NAME, import_official, model_path
+    from idm_host.installs import import_official
+    from idm_host.models import OFFICIAL_NAME, model_path
 
     try:
         model_path(OFFICIAL_NAME)

@@ -24,7 +24,8 @@ REF = Path(os.environ.get("IDM_HOST_REFERENCE") or Path(__file__).resolve().pare
 
 def _model(cache: Path) -> str:
     os.environ["IDM_HOST_MODELS"] = str(cache)
-    from idm_host.models import default_weights, import_official
+    from idm_host.installs import import_official
+    from idm_host.models import default_weights
 
     if default_weights() is not None:
         return "default"

@@ -29,7 +29,8 @@ VAL_CONFIG = ROOT / "train" / "transcriber.json"
 
 def _systems(transcriber: str | None):
     from idm_host.engine import Separator
-    from idm_host.models import OFFICIAL_NAME, import_official, model_path
+    from idm_host.installs import import_official
+    from idm_host.models import OFFICIAL_NAME, model_path
 
     systems = {"idm-host": Separator("default", transcriber=transcriber or "default"),
                "IDM head (old default)": Separator("default", transcriber=None)}

@@ -28,14 +28,14 @@ _LAZY = {
     # progress
     "ProgressCallback": "progress",
     # models
-    "list_models": "models", "model_path": "models", "import_official": "models",
+    "list_models": "models", "model_path": "models", "import_official": "installs",
     # MIDI files, drum maps, MIDI ports, OSC bridge
     "write_midi": "midi", "read_midi": "midi", "midi_bytes": "midi",
     "DrumMap": "drum_maps", "load_drum_map": "drum_maps", "list_drum_maps": "drum_maps",
     "send_midi": "midi", "list_midi_outputs": "midi", "open_midi_output": "midi",
     "OscServer": "osc", "OscClient": "osc",
     # engine
-    "Separator": "engine", "write_separation": "export", "pull_model": "models",
+    "Separator": "engine", "write_separation": "export", "pull_model": "installs",
     # session and tempo
     "Session": "session", "SessionHit": "session", "KitSlot": "session", "ChannelStrip": "session",
     "Change": "session", "AddHits": "session", "DeleteHits": "session", "MoveHits": "session",

@@ -138,7 +138,8 @@ def ensure_model() -> str:
     """A usable model name: the default if it resolves, else the official weights imported from the
     reference folder when present."""
     from .errors import ModelError
-    from .models import import_official, model_path
+    from .installs import import_official
+    from .models import model_path
 
     try:
         model_path("default")

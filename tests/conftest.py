@@ -55,7 +55,8 @@ def official_model(reference, model_cache) -> str:
     Returns the model name to pass to ``Separator``; ``"default"`` resolves to it too while the
     package ships no weights of its own.
     """
-    from idm_host.models import OFFICIAL_NAME, import_official
+    from idm_host.installs import import_official
+    from idm_host.models import OFFICIAL_NAME
 
     old = os.environ.get("IDM_HOST_MODELS")
     os.environ["IDM_HOST_MODELS"] = str(model_cache)

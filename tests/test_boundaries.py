@@ -65,10 +65,6 @@ def test_public_names_import_without_torch():
 #: Imports that break a rule on purpose or until their owner moves them: (importer, imported): why.
 EXCEPTIONS = {
     ("idm_host.commands.gui", "gui.app"): "the `idm-host gui` launcher starts the app (lazily)",
-    ("idm_host.models", "idm_host.engine"): "models.precompute_one_shots (run by import_official) builds a "
-                                            "Separator; to move into the models command",
-    ("idm_host.models", "idm_host.kit_cache"): "the same precompute_one_shots (kit_cache asks models for the "
-                                               "cache folder)",
 }
 
 

@@ -27,7 +27,8 @@ def reference_dir() -> Path:
 
 def ensure_model(name: str) -> str:
     from idm_host.errors import ModelError
-    from idm_host.models import OFFICIAL_NAME, import_official, model_path
+    from idm_host.installs import import_official
+    from idm_host.models import OFFICIAL_NAME, model_path
 
     try:
         model_path(name)

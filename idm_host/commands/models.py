@@ -52,7 +52,8 @@ def run_path(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from ..models import OFFICIAL_NAME, import_official
+    from ..installs import import_official
+    from ..models import OFFICIAL_NAME
 
     with progress_bar(args, "kit one-shots") as cb:
         info = import_official(args.path, name=args.name or OFFICIAL_NAME, progress=cb)
@@ -64,7 +65,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from ..models import pull_model
+    from ..installs import pull_model
 
     with progress_bar(args, "download") as cb:
         info = pull_model(args.name, progress=cb)

@@ -5,7 +5,8 @@ package (``idm_host/models/default/``), else the official weights if installed; 
 ``$IDM_HOST_MODELS`` (else the user cache dir) ``/<name>.pt``.
 
 The official checkpoint is converted once into the project's weight format by
-:func:`import_official` (``idm-host models import PATH``), which verifies its sha256 first.
+:func:`install_official`, which verifies its sha256 first; :mod:`idm_host.installs` (``idm-host models
+import PATH`` and ``pull``) runs it and then computes the one-shots of the model's kits.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..audio import file_sha256
 from ..errors import ChecksumError, ModelError
@@ -213,22 +215,10 @@ def install_weights(model, name: str, *, description: str, source: dict, overwri
     return ModelInfo(name, path, digest, tuple(cfg.classes), cfg.sample_rate, description, True)
 
 
-def precompute_one_shots(name: str, *, progress: ProgressCallback | None = None) -> list[Path]:
-    """Synthesise (or verify) the one-shots of every kit model ``name`` snaps to into the user
-    cache, so that no analysis with it ever waits for the synthesiser (see :mod:`idm_host.kit_cache`)."""
-    from ..engine import Separator
-    from ..kit_cache import precompute
-
-    paths = precompute(Separator(name, device="cpu"), progress=progress)
-    return [p for p in paths if p is not None]
-
-
-def import_official(path: str | os.PathLike, *, name: str = OFFICIAL_NAME, precompute: bool = True,
-                    progress: ProgressCallback | None = None) -> ModelInfo:
+def install_official(path: str | os.PathLike, *, name: str = OFFICIAL_NAME) -> ModelInfo:
     """Verify the official checkpoint's sha256, convert it, and install it into the cache.
 
-    With ``precompute`` (the default) the one-shots of its kits are synthesised too (about 6 s per
-    kit on a 2-core CPU, once), so the first analysis is as fast as the second.
+    :func:`idm_host.installs.import_official` does this and then computes the one-shots of its kits.
 
     Raises:
         ChecksumError: the file is not the official checkpoint (or is damaged).
@@ -247,20 +237,18 @@ def import_official(path: str | os.PathLike, *, name: str = OFFICIAL_NAME, preco
         )
     model = convert_official(p)
     spec = _official_spec()
-    info = install_weights(model, name, description=spec.description,
+    return install_weights(model, name, description=spec.description,
                            source={"official_sha256": digest, "url": spec.url, "file": p.name})
-    if precompute:
-        precompute_one_shots(name, progress=progress)
-    return info
 
 
-def pull_model(name: str = OFFICIAL_NAME, *, progress: ProgressCallback | None = None) -> ModelInfo:
-    """Download a registered model over the network, verify its sha256, and install it.
+@contextmanager
+def downloaded_official(*, progress: ProgressCallback | None = None) -> Iterator[Path]:
+    """Download the official checkpoint into a temporary folder and yield its path; the folder is
+    removed afterwards, whatever happens (:func:`idm_host.installs.pull_model` installs it).
 
-    Nothing is left behind on failure. Raises :class:`ModelError` without a network.
+    Raises:
+        ModelError: the download fails (no network, say); the message says how to install by hand.
     """
-    if name != OFFICIAL_NAME:
-        raise ModelError(f"no download is known for model '{name}'")
     spec = _official_spec()
     tmpdir = Path(tempfile.mkdtemp(prefix="idm-host-pull-"))
     try:
@@ -281,6 +269,6 @@ def pull_model(name: str = OFFICIAL_NAME, *, progress: ProgressCallback | None =
             raise ModelError(
                 f"cannot download {spec.url} ({exc}); download it by hand and run `idm-host models import PATH`"
             ) from exc
-        return import_official(target, name=name)
+        yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

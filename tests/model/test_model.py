@@ -107,7 +107,8 @@ def test_load_weights_errors(tmp_path, reference):
 
 def test_import_official_checks_sha256(tmp_path, reference, monkeypatch):
     from idm_host.errors import ChecksumError
-    from idm_host.models import import_official, list_models, model_path
+    from idm_host.installs import import_official
+    from idm_host.models import list_models, model_path
 
     monkeypatch.setenv("IDM_HOST_MODELS", str(tmp_path / "cache"))
     fake = tmp_path / "fake.ckpt"

@@ -129,7 +129,7 @@ def test_the_key_follows_the_synthesiser_not_the_rest_of_the_model(tiny_model):
 
 
 def test_precompute_fills_the_cache_for_every_kit(tiny_model):
-    from idm_host.models import precompute_one_shots
+    from idm_host.installs import precompute_one_shots
 
     paths = precompute_one_shots(tiny_model)
     assert len(paths) == 6 and all(p.is_file() for p in paths)
