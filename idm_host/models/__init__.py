@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Iterator, Optional
 
 from ..audio import file_sha256
 from ..errors import ChecksumError, ModelError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, make_dirs, make_temp_dir, remove_empty, remove_leftovers
 from ..progress import ProgressCallback, report
 from ..types import ModelInfo
 
@@ -243,14 +242,20 @@ def install_official(path: str | os.PathLike, *, name: str = OFFICIAL_NAME) -> M
 
 @contextmanager
 def downloaded_official(*, progress: ProgressCallback | None = None) -> Iterator[Path]:
-    """Download the official checkpoint into a temporary folder and yield its path; the folder is
-    removed afterwards, whatever happens (:func:`idm_host.installs.pull_model` installs it).
+    """Download the official checkpoint into a temporary folder in the cache (:func:`cache_dir`) and
+    yield its path; the folder is removed afterwards, whatever happens, and so is the cache folder if
+    this made it and it is still empty (:func:`idm_host.installs.pull_model` installs the file).
 
     Raises:
         ModelError: the download fails (no network, say); the message says how to install by hand.
     """
     spec = _official_spec()
-    tmpdir = Path(tempfile.mkdtemp(prefix="idm-host-pull-"))
+    folder = cache_dir()
+    created = make_dirs(folder)
+    # the download lands in the cache, beside what it installs; a killed pull's folder is removed
+    # by the next one (its name holds its process id, see idm_host.fsutil)
+    remove_leftovers(folder / "official.ckpt")
+    tmpdir = make_temp_dir(folder / "official.ckpt")
     try:
         target = tmpdir / "official.ckpt"
         try:
@@ -272,3 +277,4 @@ def downloaded_official(*, progress: ProgressCallback | None = None) -> Iterator
         yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        remove_empty(created)

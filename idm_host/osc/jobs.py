@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -235,7 +234,7 @@ class JobQueue(ServerCore):
         from pedalboard.io import AudioFile
 
         from ..audio import save_audio
-        from ..fsutil import atomic_write_text
+        from ..fsutil import atomic_write_text, make_temp_dir
         from ..midi import write_midi
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +243,7 @@ class JobQueue(ServerCore):
         while final.exists():
             final = self.out_dir / f"{job.name}-{k}"
             k += 1
-        work = Path(tempfile.mkdtemp(prefix=".idm-osc-partial-", dir=self.out_dir))
+        work = make_temp_dir(final)  # .NAME.idm-PID-xxx.partial beside it, with a plain mkdir's permissions
         with self._lock:
             self._partials.add(work)
         try:

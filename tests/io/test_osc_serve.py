@@ -115,7 +115,7 @@ def test_signal_stops_the_server_during_a_flood(sig, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not list((tmp_path / "out").glob(".idm-osc-partial-*"))
+    assert not list((tmp_path / "out").glob(".*.partial"))
 
 
 def test_sigterm_during_a_job_exits_cleanly(demo_loop, tmp_path):
