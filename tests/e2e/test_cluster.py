@@ -211,3 +211,132 @@ def test_without_distributed_scheduler_says_how_to_install_it(clips, tmp_path):
             env={"PYTHONPATH": str(hide)}, timeout=60)
     assert r.returncode == 1 and r.stderr.count("\n") == 1
     assert "pip install 'idm-host[cluster]'" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------- --json-lines, the bar, --resources
+def _folder(clips: Path, dest: Path, names: dict[str, str]) -> Path:
+    """A folder of copies of the fixture's clips: ``{new name: fixture clip}``."""
+    import shutil
+
+    dest.mkdir()
+    for new, old in names.items():
+        shutil.copyfile(clips / old, dest / new)
+    return dest
+
+
+def _tracks(out: Path) -> dict[str, int]:
+    """The visible track folders -> how many files each holds (none when ``out`` is gone: a run that
+    wrote nothing removes the folders it made)."""
+    return {p.name: sum(1 for f in p.rglob("*") if f.is_file()) for p in (out.iterdir() if out.is_dir() else ())
+            if p.is_dir() and not p.name.startswith(".")}
+
+
+def test_json_lines_print_each_file_as_it_finishes_and_the_bar_counts_them(clips, cluster, tmp_path):
+    """--json-lines: one JSON line per file on stdout as each finishes, then the counts; stderr on
+    a terminal (a real pty) shows the batch bar with done, failed, in flight and files/min."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    address, _ = cluster
+    folder = _folder(clips, tmp_path / "in", {"bad.wav": "bad.wav", "c00.wav": "c00.wav", "c01.wav": "c01.wav"})
+    out = tmp_path / "out"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    p = subprocess.Popen(cli_cmd("separate", folder, "--out", out, "--json-lines", "--scheduler", address),
+                         stdout=subprocess.PIPE, stderr=slave, text=True, cwd=REPO)
+    os.close(slave)
+    tty = bytearray()
+
+    def read_tty() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not chunk:
+                return
+            tty.extend(chunk)
+
+    reader = threading.Thread(target=read_tty, daemon=True)
+    reader.start()
+    try:
+        first = json.loads(p.stdout.readline())
+        # bad.wav fails at once; c01 is handed out only after that status came back, so it cannot
+        # exist yet: the line was printed as the file finished, not at the end
+        assert first["name"] == "bad" and first["status"] == "failed" and "cut short" in first["error"]
+        assert not (out / "c01").exists() and p.poll() is None
+        rest = [json.loads(line) for line in p.stdout.read().splitlines()]
+        p.wait(timeout=600)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        reader.join(timeout=10)
+        os.close(master)
+    assert p.returncode == 1
+    files, summary = [first, *rest[:-1]], rest[-1]
+    assert summary == {"kind": "separate", "out_dir": str(out), "done": 2, "skipped": 0, "failed": 1}
+    assert sorted(f["name"] for f in files) == ["bad", "c00", "c01"]
+    for f in files:
+        assert set(f) == {"input", "name", "status", "error", "seconds", "worker", "summary"}
+        if f["name"] != "bad":
+            assert f["status"] == "done" and f["error"] is None and len(f["summary"]["files"]) == 30
+    assert _tracks(out) == {"c00": 30, "c01": 30} and _hidden(out) == []
+
+    frames = tty.decode("utf-8", "replace").replace("\r", "\n").splitlines()
+    bar = [f for f in frames if " files |" in f]
+    assert any(f.startswith("1/3 files") and "done 0, failed 1, in flight 1, " in f for f in bar), bar
+    assert any(f.startswith("3/3 files") and "done 2, failed 1, in flight 0, " in f and " files/min" in f
+               for f in bar), bar
+    errors = [f for f in frames if f.startswith("idm-host: error:")]
+    assert len(errors) == 1 and "bad.wav" in errors[0]
+
+
+def test_resources_send_every_file_to_the_workers_that_offer_them(clips, cluster, tmp_path):
+    """--resources GPU=1: only a worker started with `--resources GPU=1` takes files (a third worker
+    joins the two plain ones); resources no worker offers are one line at the start."""
+    from distributed import Client
+
+    address, _ = cluster
+    folder = _folder(clips, tmp_path / "in", {"a.wav": "c00.wav", "b.wav": "c00.wav"})  # one kit to synthesise
+    r = cli("separate", folder, "--out", tmp_path / "none", "--scheduler", address, "--resources", "TPU=1",
+            timeout=120)
+    assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "--resources TPU=1: no worker of " in r.stderr and "dask worker" in r.stderr
+    bad = cli("separate", folder, "--out", tmp_path / "none", "--scheduler", address, "--resources", "GPU",
+              timeout=120)
+    assert bad.returncode == 1 and "give NAME=AMOUNT pairs" in bad.stderr and bad.stderr.count("\n") == 1
+
+    gpu = subprocess.Popen([*WORKER, address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "2",
+                            "--no-dashboard", "--name", "gpu", "--resources", "GPU=1"],
+                           stdout=subprocess.DEVNULL, stderr=open(tmp_path / "gpu-log.txt", "w"), cwd=REPO,
+                           env=dict(os.environ, IDM_HOST_MODELS=str(tmp_path / "models-gpu")),
+                           start_new_session=True)
+    try:
+        with Client(address, timeout=30, set_as_default=False) as c:
+            deadline = time.monotonic() + 120
+            while True:
+                info = c.scheduler_info(n_workers=-1)["workers"]
+                offer = [a for a, w in info.items() if (w.get("resources") or {}).get("GPU")]
+                if offer or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert offer, "the GPU worker did not join"
+            pids = c.run(os.getpid)
+        assert len(pids) == 3
+        out = tmp_path / "out"
+        r = cli("separate", folder, "--out", out, "--json", "--scheduler", address, "--resources", "GPU=1")
+        s = json.loads(r.stdout)
+        assert (s["done"], s["failed"]) == (2, 0), r.stderr
+        assert {f["worker"] for f in s["files"]} == {pids[offer[0]]}  # never one of the plain workers
+        assert _tracks(out) == {"a": 30, "b": 30} and _hidden(out) == []
+    finally:
+        os.killpg(gpu.pid, signal.SIGTERM)
+        try:
+            gpu.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(gpu.pid, signal.SIGKILL)
+            gpu.wait()
+
