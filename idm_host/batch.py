@@ -29,7 +29,9 @@ The status record (:class:`FileStatus`)
     ``input``, ``name``, ``status`` (``"done"``, ``"skipped"`` or ``"failed"``), ``error`` (one
     line, for failed), ``seconds``, ``worker`` (process id) and ``summary`` (the command's own
     per-file summary: outputs, hit counts, duration). A batch's ``--json`` summary is
-    ``{"kind", "out_dir", "done", "skipped", "failed", "files": [FileStatus...]}``.
+    ``{"kind", "out_dir", "done", "skipped", "failed", "files": [FileStatus...]}``. An executor
+    winding down after an interrupt may also give ``"stopped"`` (:data:`STOPPED`: the unit was
+    stopped before it finished and wrote nothing), which is never reported.
 
 The resume rule
     With an output folder, each unit that completes leaves ``OUT/.idm-batch/<name>.json``: the
@@ -46,6 +48,10 @@ The resume rule
     attempt that died between its renames).
     The same records are written and read whatever the executor, so a batch begun with
     ``--jobs`` resumes on a cluster and the other way round.
+
+Interrupts (Ctrl-C, SIGTERM) stop the batch: the executor stops its workers (see each one), and
+:func:`run_batch` re-raises the interrupt with a note for the CLI's one line, e.g. ``7 of 12 files
+done; run the same command again to resume (it skips the done files)``; the records make that true.
 
 Failures never stop a batch: a unit that raises is reported failed and the others go on. While a
 batch writes an output folder it holds that folder's lock (:class:`~idm_host.fsutil.FolderLock`):
@@ -82,6 +88,8 @@ RECORD_DIR = ".idm-batch"
 RECORD_FORMAT = "idm-host-batch-1"
 #: Times a unit is tried again after its worker process died.
 WORKER_RETRIES = 1
+#: The status of a unit an interrupt stopped before it finished (it wrote nothing; never reported).
+STOPPED = "stopped"
 
 
 # ------------------------------------------------------------------------------------ the data
@@ -413,9 +421,16 @@ _RUNNERS: dict[str, Callable[[Worker, WorkUnit, Any], dict]] = {"separate": _run
 class Executor:
     """Carries out work units. :meth:`run` yields one :class:`FileStatus` per unit, in any order,
     as units finish; it never raises for a unit's failure (interrupts do propagate).
-    ``in_flight`` is how many units it has handed to workers and not yet reported."""
+    ``in_flight`` is how many units it has handed to workers and not yet reported.
+
+    When an interrupt stops :meth:`run` (raised in it, or its generator closed after one), an
+    executor whose units run elsewhere puts in ``wound_down`` the statuses of units that ended
+    while it stopped them, and in ``still_running`` how many had not answered when it gave up waiting.
+    """
 
     in_flight = 0
+    wound_down: Sequence[FileStatus] = ()
+    still_running = 0
 
     def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
         raise NotImplementedError
@@ -600,8 +615,29 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
             else:
                 todo.append(u)
         if todo:
-            for s in executor.run(job, todo):
-                report(s)
+            runs = executor.run(job, todo)
+            close = getattr(runs, "close", lambda: None)  # a generator: closing it stops its workers
+            try:
+                for s in runs:
+                    report(s)
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Terminated)
+                close()  # an interrupt between two units: the executor stops its workers now
+                for s in executor.wound_down:
+                    if s.status != STOPPED:
+                        report(s)
+                seen = {s.input for s in results}
+                for u in todo:  # done, but interrupted before its status came back: its record says so
+                    rec = None if u.input in seen else completed(job, u, this_batch=True)
+                    if rec is not None:
+                        report(FileStatus(u.input, u.name, "done", summary=rec.get("summary"), index=u.index))
+                total = len(units) + len(failed)
+                if job.out_dir is not None and total > 1:
+                    # PEP 678's notes, set directly (no add_note on Python 3.10); the CLI prints them
+                    exc.__notes__ = [*getattr(exc, "__notes__", ()),  # type: ignore[attr-defined]
+                                     _interrupted_note(results, total, executor.still_running)]
+                raise
+            finally:
+                close()
             if job.out_dir is not None and Path(job.out_dir).is_dir():  # what workers that died left
                 sweep_folder(Path(job.out_dir))
                 sweep_folder(Path(job.out_dir) / RECORD_DIR)
@@ -614,11 +650,24 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
     return BatchResult(job.kind, job.out_dir, results)
 
 
+def _interrupted_note(results: Sequence[FileStatus], total: int, still_running: int) -> str:
+    """What the CLI says after an interrupted batch: ``7 of 12 files done, 1 failed; run the same ...``."""
+    done = sum(1 for s in results if s.status in ("done", "skipped"))
+    failed = sum(1 for s in results if s.status == "failed")
+    text = f"{done} of {total} files done" + (f", {failed} failed" if failed else "")
+    text += "; run the same command again to resume (it skips the done files)"
+    if still_running:
+        text += ("; 1 file in progress on the workers stops at its next step" if still_running == 1 else
+                 f"; {still_running} files in progress on the workers stop at their next step")
+        text += ", leaving nothing partial"
+    return text
+
+
 def make_executor(jobs: int, progress: Callable[[WorkUnit], Any] | None = None) -> Executor:
     """``--jobs N`` -> the executor: in-process for 1, a local process pool for more."""
     return InProcessExecutor(progress) if jobs == 1 else LocalPoolExecutor(jobs)
 
 
-__all__ = ["AUDIO_SUFFIXES", "BatchJob", "BatchResult", "Executor", "FileStatus", "InProcessExecutor",
+__all__ = ["AUDIO_SUFFIXES", "STOPPED", "BatchJob", "BatchResult", "Executor", "FileStatus", "InProcessExecutor",
            "LocalPoolExecutor", "WorkUnit", "Worker", "collect_inputs", "completed", "make_executor", "plan_units",
            "run_batch"]

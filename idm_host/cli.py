@@ -51,15 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_termination_handler()  # SIGTERM cleans up as Ctrl-C does
     try:
         return _main(argv)
-    except Terminated:
-        print("idm-host: terminated", file=sys.stderr)
+    except Terminated as exc:
+        print("idm-host: terminated" + _notes(exc), file=sys.stderr)
         return 143
-    except KeyboardInterrupt:
-        print("idm-host: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print("idm-host: interrupted" + _notes(exc), file=sys.stderr)
         return 130
     finally:
         if previous is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
+
+
+def _notes(exc: BaseException) -> str:
+    """``": " + what the interrupted run added`` (a batch: how many files are done, how to resume), or ``""``."""
+    notes = getattr(exc, "__notes__", None)
+    return ": " + "; ".join(map(str, notes)) if notes else ""
 
 
 def quiet_exit() -> None:

@@ -35,6 +35,15 @@ Exactly once
     worker died after its renames is found done by the retry (its record, of this batch) and
     is not written again. At most as many units as the workers have threads are submitted at a
     time, so a lost worker holds only the units it was running.
+
+Ctrl-C on the client
+    Dask cannot stop a task that is running, so the batch's plugin carries a stop flag: the
+    client sets it on every worker (``Client.run``), and each unit checks it at every progress
+    step of its file (raising :class:`~idm_host.errors.Cancelled`, after which its writer removes
+    its temporaries) and before it starts. The client waits up to :data:`STOP_WAIT_S` for the
+    units in flight to answer (stopped, or done if they got past their last step), records
+    those, cancels whatever is left and exits; units never submitted are simply not run. A unit
+    that was still busy stops at its next step; nothing half-written becomes visible either way.
 """
 from __future__ import annotations
 
@@ -50,8 +59,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import __version__
-from .batch import BatchJob, Executor, FileStatus, Worker, WorkUnit
-from .errors import IdmError
+from .batch import STOPPED, BatchJob, Executor, FileStatus, Worker, WorkUnit, completed
+from .errors import Cancelled, IdmError
 
 try:  # the optional extra `cluster`
     from distributed import WorkerPlugin as _PluginBase
@@ -62,6 +71,8 @@ except ImportError:  # pragma: no cover - exercised by the message test with dis
 CONNECT_TIMEOUT_S = 3.0
 #: Seconds to wait for a first worker to join a scheduler that has none.
 JOIN_TIMEOUT_S = 30.0
+#: Seconds the client waits, after Ctrl-C, for the units in flight to stop (see the module docstring).
+STOP_WAIT_S = 5.0
 INSTALL_HINT = "pip install 'idm-host[cluster]' (or: pip install distributed)"
 
 
@@ -167,7 +178,8 @@ class ModelPlugin(_PluginBase):
 
     Registered by :class:`DaskExecutor` under ``name``; Dask sets it up on every worker, those
     that join later included, and tears it down when the batch ends. The state after ``setup``
-    (``model``, ``load_s``, ``error``) is the worker's own.
+    (``model``, ``load_s``, ``error``) is the worker's own, and so is ``stopping``, set when the
+    client was interrupted (:func:`_stop_batch`).
     """
 
     def __init__(self, job: BatchJob, digest: str, weights: bytes, name: str):
@@ -179,15 +191,18 @@ class ModelPlugin(_PluginBase):
         self.load_s: float | None = None
         self.error: str | None = None
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def __getstate__(self):
         d = dict(self.__dict__)
         d.pop("_lock", None)
+        d.pop("stopping", None)
         return d
 
     def __setstate__(self, d):
         self.__dict__.update(d)
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
 
     def setup(self, worker=None) -> None:
         self.get()
@@ -238,15 +253,42 @@ def _plugin(name: str, dask_worker=None) -> ModelPlugin:
 
 
 def _run_unit(plugin_name: str, unit: WorkUnit) -> FileStatus:
-    """One unit on a worker (the task Dask runs)."""
+    """One unit on a worker (the task Dask runs); it stops at its next progress step once the
+    client was interrupted (``plugin.stopping``)."""
     plugin = _plugin(plugin_name)
+    if plugin.stopping.is_set():
+        return FileStatus(unit.input, unit.name, STOPPED, "not started: the batch was interrupted",
+                          worker=os.getpid(), index=unit.index)
     worker = plugin.get()
     if worker is None:
         return FileStatus(unit.input, unit.name, "failed", f"{unit.input}: {plugin.error}", worker=os.getpid(),
                           index=unit.index)
-    status = worker.run(unit)
+    stopped = []
+
+    def check(fraction: float, message: str) -> None:
+        if plugin.stopping.is_set():
+            stopped.append(message)
+            raise Cancelled("the batch was interrupted")
+
+    status = worker.run(unit, check)
     status.worker = os.getpid()
+    if stopped and status.status == "failed":
+        rec = completed(worker.job, unit, this_batch=True)  # stopped after its outputs were in place
+        if rec is not None:
+            status.status, status.error, status.summary = "done", None, rec.get("summary")
+        else:
+            status.status, status.error = STOPPED, f"stopped at {stopped[0]!r}: the batch was interrupted"
     return status
+
+
+def _stop_batch(plugin_name: str, dask_worker=None) -> bool:
+    """Set the batch's stop flag on this worker (run by the interrupted client); ``False`` if the
+    worker does not have the batch's plugin."""
+    plugin = dask_worker.plugins.get(plugin_name) if dask_worker is not None else None
+    if plugin is None:
+        return False
+    plugin.stopping.set()
+    return True
 
 
 def _check_worker(plugin_name: str, first_input: str, out_dir: str | None, client_versions: dict,
@@ -328,7 +370,8 @@ class DaskExecutor(Executor):
             progress bar counts those in flight).
 
     After :meth:`run`, ``workers`` holds what the start check found on each worker (host, model
-    found or sent, model-load seconds).
+    found or sent, model-load seconds). After an interrupt, ``wound_down`` and ``still_running``
+    say what became of the units in flight (see :class:`~idm_host.batch.Executor`).
     """
 
     def __init__(self, address: str, *, resources: Mapping[str, float] | None = None,
@@ -415,6 +458,7 @@ class DaskExecutor(Executor):
     def run(self, job: BatchJob, units: Sequence[WorkUnit]) -> Iterator[FileStatus]:
         from distributed import as_completed
 
+        self.wound_down, self.still_running = [], 0
         if not units:
             return
         client = self._connect()
@@ -447,6 +491,10 @@ class DaskExecutor(Executor):
                 self.in_flight = len(futures)
                 yield self._status(fut, u)
                 fut.release()
+        except BaseException:  # Ctrl-C or SIGTERM here, or run_batch closing us after one
+            if futures and plugin is not None:
+                self.wound_down = self._wind_down(client, plugin, futures)
+            raise
         finally:
             if futures:
                 client.cancel(list(futures))
@@ -457,6 +505,24 @@ class DaskExecutor(Executor):
                     pass
             client.close()
             self.in_flight = 0
+
+    def _wind_down(self, client, plugin: str, futures: dict) -> list[FileStatus]:
+        """Stop the units in flight (the stop flag on every worker), wait up to :data:`STOP_WAIT_S`
+        for them to answer and return their statuses; those that did not answer stay in ``futures``."""
+        try:
+            client.run(_stop_batch, plugin, on_error="ignore")
+        except Exception:  # noqa: BLE001 - the cluster may be going; what answers is reported below
+            pass
+        deadline = time.monotonic() + STOP_WAIT_S
+        while not all(f.done() for f in futures) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out = []
+        for fut, u in list(futures.items()):
+            if fut.done():
+                del futures[fut]
+                out.append(self._status(fut, u))
+        self.in_flight = self.still_running = len(futures)
+        return out
 
     @staticmethod
     def _status(fut, u: WorkUnit) -> FileStatus:

@@ -213,7 +213,7 @@ def test_without_distributed_scheduler_says_how_to_install_it(clips, tmp_path):
     assert "pip install 'idm-host[cluster]'" in r.stderr, r.stderr
 
 
-# ------------------------------------------------------- --json-lines, the bar, --resources
+# ------------------------------------------------- --json-lines, the bar, --resources, Ctrl-C
 def _folder(clips: Path, dest: Path, names: dict[str, str]) -> Path:
     """A folder of copies of the fixture's clips: ``{new name: fixture clip}``."""
     import shutil
@@ -340,3 +340,50 @@ def test_resources_send_every_file_to_the_workers_that_offer_them(clips, cluster
             os.killpg(gpu.pid, signal.SIGKILL)
             gpu.wait()
 
+
+def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster, tmp_path):
+    """SIGINT to the client while a worker writes a file: the client exits promptly (130) with one
+    line counting the files done; the workers stop their files (or finish them, if past their last
+    step); no temporary is left and no track folder is partial; the same command then does the rest."""
+    import re
+
+    address, _ = cluster
+    folder = _folder(clips, tmp_path / "in", {"a.wav": "c00.wav", "b.wav": "c00.wav", "c.wav": "c00.wav"})
+    out = tmp_path / "out"
+    p = subprocess.Popen(cli_cmd("separate", folder, "--out", out, "--json-lines", "--scheduler", address),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    sent = None
+    try:
+        while sent is None and p.poll() is None:
+            if out.is_dir() and any(n.endswith(".partial") for n in os.listdir(out)):  # a worker is writing
+                p.send_signal(signal.SIGINT)
+                sent = time.monotonic()
+                break
+            time.sleep(0.005)
+        stdout, stderr = p.communicate(timeout=120)
+        took = time.monotonic() - sent if sent is not None else None
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert sent is not None, "no worker was caught writing"
+    assert p.returncode == 130, stderr
+    assert took < 30, took  # at most 5 s of waiting for the workers, then the client's close
+    m = re.fullmatch(r"idm-host: interrupted: (\d) of 3 files done; run the same command again to resume "
+                     r"\(it skips the done files\)(; \d files? in progress on the workers stops? at (its|their) "
+                     r"next step, leaving nothing partial)?\n", stderr)
+    assert m, stderr
+    done = [json.loads(line) for line in stdout.splitlines()]
+    assert len(done) == int(m.group(1)) and all(f["status"] == "done" for f in done)
+
+    deadline = time.monotonic() + 180  # a worker still busy stops at its next step
+    while _hidden(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _hidden(out) == []
+    tracks = _tracks(out)
+    assert {f["name"] for f in done} <= set(tracks) and all(n == 30 for n in tracks.values()), tracks
+    assert all((out / ".idm-batch" / f"{t}.json").is_file() for t in tracks)
+
+    again = cli("separate", folder, "--out", out, "--json", "--scheduler", address)
+    s = json.loads(again.stdout)
+    assert (s["done"], s["skipped"], s["failed"]) == (3 - len(tracks), len(tracks), 0), again.stderr
+    assert _tracks(out) == {"a": 30, "b": 30, "c": 30} and _hidden(out) == []
