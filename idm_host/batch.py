@@ -458,6 +458,7 @@ class InProcessExecutor(Executor):
 
 _POOL_WORKER: Worker | None = None
 _IN_UNIT = False  # a unit is being written: SIGTERM must unwind through its clean-up
+_TERMINATING = False  # that unwinding has begun
 
 
 def _pool_init(job: BatchJob, threads: int) -> None:
@@ -466,9 +467,13 @@ def _pool_init(job: BatchJob, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us with SIGTERM
 
     def on_term(signum, frame):
-        if _IN_UNIT:
-            raise Terminated(signum)
-        os._exit(128 + signal.SIGTERM)  # starting up or idle: nothing of ours to clean up
+        global _TERMINATING
+        if not _IN_UNIT:
+            os._exit(128 + signal.SIGTERM)  # starting up or idle: nothing of ours to clean up
+        if _TERMINATING:  # the pool terminates every worker again when the first one exits: a second
+            return        # Terminated would cut short the clean-up the first one began (temporaries left)
+        _TERMINATING = True
+        raise Terminated(signum)
 
     signal.signal(signal.SIGTERM, on_term)
     import torch
@@ -484,13 +489,14 @@ def _pool_init(job: BatchJob, threads: int) -> None:
 def _pool_run(unit: WorkUnit) -> FileStatus:
     global _IN_UNIT
     assert _POOL_WORKER is not None
-    _IN_UNIT = True
-    try:
-        return _POOL_WORKER.run(unit)
+    try:  # Terminated is raised only while _IN_UNIT, so always inside this try, even from the finally
+        try:
+            _IN_UNIT = True
+            return _POOL_WORKER.run(unit)
+        finally:
+            _IN_UNIT = False
     except Terminated:  # clean-up ran on the way out (finally blocks); do not take another unit
         os._exit(128 + signal.SIGTERM)
-    finally:
-        _IN_UNIT = False
 
 
 class LocalPoolExecutor(Executor):
