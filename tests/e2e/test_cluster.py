@@ -87,9 +87,13 @@ def cluster(tmp_path_factory):
     try:
         start([*DASK, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)])
         deadline = time.monotonic() + 60
-        while not sched_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(sched_file.read_text())["address"]
+        address = None
+        while address is None and time.monotonic() < deadline:
+            try:  # the scheduler writes the file in place: it may be there and not yet whole
+                address = json.loads(sched_file.read_text())["address"]
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.1)
+        assert address is not None, "the scheduler did not start"
         assert address.startswith("tcp://127.0.0.1:")
         workers = [start([*WORKER, address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
                           "--no-dashboard", "--name", f"w{i}"], {"IDM_HOST_MODELS": str(base / f"models{i}")})
