@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -141,6 +142,8 @@ class Separator:
         self.normalize = normalize
         self.official_frame_quirk = official_frame_quirk
         self.snap_kit = snap_kit
+        #: blocks masked at once on the CPU (threads); None: two when torch may use two threads or more
+        self.block_threads: int | None = None
         self._wiener = WienerFilter(cfg.n_fft, self.hop, self.device)
         self._adaptive = AdaptiveMasker(WienerFilter(cfg.n_fft, self.hop, "cpu"), self.sample_rate, adaptive)
         self._kits: dict[str, np.ndarray] = {}
@@ -343,8 +346,9 @@ class Separator:
         exponent = alpha if alpha is not None else {"wiener": 1.0, "power": 2.0}.get(mode, 2.0)
         starts = list(range(0, n, self.block))
         stage = Stage(progress)
-        with torch.inference_mode():
-            for i, start in enumerate(starts):
+
+        def one(start: int) -> tuple[int, np.ndarray, np.ndarray]:
+            with torch.inference_mode():  # thread-local: entered in the thread that computes
                 end = min(n, start + self.block)
                 if mode == "none":
                     syn, _ = self.synth_block(hits, kit, start, end - start)
@@ -361,8 +365,36 @@ class Separator:
                         out = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), exponent, active)
                     stems = out[:, :, start - seg_a:end - seg_a].float().cpu().numpy()
                 residual = x[:, start:end] - stems.sum(0)
-                yield start, stems, residual.astype(np.float32)
+                return start, stems, residual.astype(np.float32)
+
+        workers = self.block_threads if self.block_threads is not None else min(2, torch.get_num_threads())
+        if self.device.type != "cpu":
+            workers = 1
+        if workers <= 1 or len(starts) < 2:
+            for i, start in enumerate(starts):
+                yield one(start)
                 stage((i + 1) / len(starts), "separating")
+            return
+        # Blocks are independent (each borrows its margins from the input): ``workers`` of them are
+        # computed at once in threads (torch and numpy release the GIL), yielded in order, at most
+        # ``workers`` ahead of the consumer, so memory stays bounded by a few blocks.
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="idm-block")
+        try:
+            pending = deque(pool.submit(one, s) for s in starts[:workers])
+            queued = workers
+            for i in range(len(starts)):
+                result = pending.popleft().result()
+                if queued < len(starts):
+                    pending.append(pool.submit(one, starts[queued]))
+                    queued += 1
+                yield result
+                stage((i + 1) / len(starts), "separating")
+        finally:  # a consumer that stops early (or a cancel) drops the blocks not yet started
+            for f in pending:
+                f.cancel()
+            pool.shutdown(wait=True)
 
     def separate(
         self,

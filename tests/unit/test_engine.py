@@ -55,6 +55,24 @@ def test_chunked_equals_unchunked(official_model, loop):
     np.testing.assert_allclose(sc.audio, sw.audio, atol=2e-5)
 
 
+@pytest.mark.parametrize("masking", ["power", "wiener", "adaptive", "none"])
+def test_blocks_masked_in_threads_equal_blocks_one_after_another(official_model, loop, masking):
+    """The CPU masks two blocks at once (Separator.block_threads): the same bytes as one at a time,
+    streamed in order; the streaming consumer may stop early without waiting for the rest."""
+    sep = Separator(official_model, device="cpu", block_s=0.7)
+    analysis = sep.analyze(loop, masking="none")
+    outs = {}
+    for threads in (1, 2):
+        sep.block_threads = threads
+        outs[threads] = list(sep.iter_blocks(analysis.audio, analysis.transcription, analysis.kit, masking=masking))
+    assert len(outs[1]) == len(outs[2]) > 2
+    for (s1, b1, r1), (s2, b2, r2) in zip(outs[1], outs[2]):
+        assert s1 == s2 and b1.tobytes() == b2.tobytes() and r1.tobytes() == r2.tobytes()
+    it = sep.iter_blocks(analysis.audio, analysis.transcription, analysis.kit, masking=masking)
+    assert next(it)[0] == 0
+    it.close()  # the pool shuts down; no thread is left computing
+
+
 def test_user_transcription_is_used_exactly(separator):
     """Hits 10 ms apart, off the frame grid, with their own velocities: each one sounds where it is."""
     n = 2 * SR
