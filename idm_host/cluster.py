@@ -509,8 +509,8 @@ class DaskExecutor(Executor):
     def _wind_down(self, client, plugin: str, futures: dict) -> list[FileStatus]:
         """Stop the units in flight (the stop flag on every worker), wait up to :data:`STOP_WAIT_S`
         for them to answer and return their statuses; those that did not answer stay in ``futures``."""
-        try:
-            client.run(_stop_batch, plugin, on_error="ignore")
+        try:  # not waited for: a worker that does not answer must not hold the client's exit
+            client.run(_stop_batch, plugin, on_error="ignore", wait=False)
         except Exception:  # noqa: BLE001 - the cluster may be going; what answers is reported below
             pass
         deadline = time.monotonic() + STOP_WAIT_S
