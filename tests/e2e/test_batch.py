@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 
 from clikit import cli
+
+from idm_host.audio import load_audio
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +85,28 @@ def test_jobs_2_gives_the_outputs_of_jobs_1(clips, tmp_path, official_model, mod
     a, b = _files(one), _files(two)
     assert a.keys() == b.keys() and len(a) > 20
     for k in a:
-        if k.endswith(".json"):  # onsets: equal as data
-            assert json.loads((one / k).read_text()) == json.loads((two / k).read_text()), k
-        else:
-            # Each worker runs torch with fewer threads; the kernels here split work across rows,
-            # not along the reduction, so the stems come out bit for bit the same.
+        if k.endswith(".json"):  # onsets: the same hits at the same times; velocities as below
+            ja, jb = json.loads((one / k).read_text()), json.loads((two / k).read_text())
+            va = {c: [h.pop("velocity") for h in hs] for c, hs in ja["hits"].items()}
+            vb = {c: [h.pop("velocity") for h in hs] for c, hs in jb["hits"].items()}
+            assert ja == jb, k
+            for c in va:
+                np.testing.assert_allclose(va[c], vb[c], rtol=0, atol=1e-4, err_msg=f"{k} {c}")
+        elif k.endswith(".mid"):
             assert (one / k).read_bytes() == (two / k).read_bytes(), k
+        elif (one / k).read_bytes() != (two / k).read_bytes():
+            # Each --jobs 2 worker runs torch with one thread instead of two. On some CPUs the
+            # encoder's sums are then added in another order (this test was bit-exact on the CPU
+            # it was written on, not on session 4's): velocities move by up to 6.6e-6
+            # (about 55 float32 steps; measured with OMP_NUM_THREADS=1 against 2 on this project's
+            # machine in session 4), the synthetic stems and their masks with them. The stems scale
+            # with velocity and the masks are ratios of their powers, so a stem moves by at most
+            # ~4 x 1e-5 of the mixture's full scale; 1e-4 (-80 dBFS) bounds that, while any real
+            # change of model, hits or masks moves stems by orders of magnitude more.
+            xa = load_audio(one / k, sample_rate=None).samples
+            xb = load_audio(two / k, sample_rate=None).samples
+            assert xa.shape == xb.shape, k
+            assert float(np.abs(xa - xb).max()) <= 1e-4, (k, float(np.abs(xa - xb).max()))
 
 
 def test_transcribe_a_folder(clips, tmp_path, official_model, model_cache):
