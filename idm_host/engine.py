@@ -381,8 +381,9 @@ class Separator:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(workers, thread_name_prefix="idm-block")
+        pending: deque = deque()
         try:
-            pending = deque(pool.submit(one, s) for s in starts[:workers])
+            pending.extend(pool.submit(one, s) for s in starts[:workers])
             queued = workers
             for i in range(len(starts)):
                 result = pending.popleft().result()
