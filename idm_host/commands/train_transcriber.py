@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 from ._common import print_json
 
@@ -31,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the optimiser starts afresh")
     p.add_argument("--no-balance", action="store_true",
                    help="plain onset BCE, without the rare classes' positive weights")
+    p.add_argument("--conv", metavar="C1,C2,...", default=None,
+                   help="channels of each convolution block of a new network (default 16,32; each block pools "
+                        "frequency by 3)")
+    p.add_argument("--proj", type=int, default=None, help="projection width of a new network (default 128)")
+    p.add_argument("--hidden", type=int, default=None, help="GRU units per direction of a new network (default 96)")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
     p.set_defaults(func=run)
 
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.transcriber_loop import TrainSettings, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    network = _network_sizes(args)
     cfg = DataConfig.load(args.data)
     if not cfg.validation_kits:
         raise IdmError(f"{args.data}: no validation_kits; the transcriber is selected on kits it never trains on")
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     val_kits = [k.load() for k in cfg.validation_kits]
     settings = TrainSettings(out=args.out, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch_size,
                              lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed,
-                             balance_classes=not args.no_balance)
+                             balance_classes=not args.no_balance, network=network)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
             "validation_kits": [k.label for k in cfg.validation_kits]}
     report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,
@@ -57,3 +64,26 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
     return 0
+
+
+def _network_sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """The sizes a new network is built with, from --conv/--proj/--hidden (empty: the defaults)."""
+    from ..errors import IdmError
+
+    network: dict[str, Any] = {}
+    if args.conv is not None:
+        try:
+            network["conv"] = tuple(int(c) for c in args.conv.split(","))
+        except ValueError:
+            raise IdmError(f"--conv {args.conv!r}: expected channel counts separated by commas, like 16,32") from None
+        if not network["conv"] or min(network["conv"]) < 1:
+            raise IdmError(f"--conv {args.conv!r}: every block needs at least one channel")
+    for key in ("proj", "hidden"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise IdmError(f"--{key} {value}: must be at least 1")
+            network[key] = value
+    if network and args.resume:
+        raise IdmError("--resume continues the network in the checkpoint; --conv/--proj/--hidden apply to a new run")
+    return network

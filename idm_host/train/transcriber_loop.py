@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -81,6 +81,9 @@ class TrainSettings:
     ema_decay: float = 0.998
     #: examples in the pool before the first step (a resumed run starts with an empty pool)
     min_pool: int = 240
+    #: sizes of a new network (``TranscriberConfig`` fields other than the classes: conv, proj,
+    #: hidden, gru_layers, dropout); empty = the defaults. A resumed run rebuilds its checkpoint's.
+    network: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ data
@@ -314,7 +317,7 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
     ckpt_path = out / "checkpoint.pt"
-    net = CRNN(TranscriberConfig(tuple(classes)))
+    net = CRNN(TranscriberConfig.from_dict({**settings.network, "classes": tuple(classes)}))
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, best, elapsed_before = 0, -1.0, 0.0
     ck: dict[str, Any] = {}
@@ -327,6 +330,9 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         start = Transcriber.load(init)
         if tuple(start.classes) != tuple(classes):
             raise IdmError(f"{init}: classes {list(start.classes)} differ from the data config's {list(classes)}")
+        if settings.network:
+            raise IdmError("--init continues the sizes of the weights it starts from; the network sizes cannot be "
+                           "changed with it")
         net = start.network
         opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         log.info("starting from %s (sha256 %s)", init, start.sha256[:12])
@@ -334,6 +340,12 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         if not ckpt_path.is_file():
             raise IdmError(f"{ckpt_path}: nothing to resume; start without --resume")
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        config = TranscriberConfig.from_dict(ck["config"])
+        if tuple(config.classes) != tuple(classes):
+            raise IdmError(f"{ckpt_path}: classes {list(config.classes)} differ from the data config's "
+                           f"{list(classes)}")
+        net = CRNN(config)
+        opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optim"])
         step, best, elapsed_before = int(ck["step"]), float(ck["best"]), float(ck.get("elapsed_s", 0.0))

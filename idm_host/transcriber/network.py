@@ -1,7 +1,8 @@
 """The transcription network: a small convolutional-recurrent net over the log-frequency spectrogram.
 
-Two convolution blocks (3x3, batch norm, ReLU, max-pooling along frequency only, so time keeps
-its 10 ms resolution) read local spectro-temporal patterns; a linear projection and two
+Convolution blocks (two 3x3 convolutions with batch norm and ReLU, then max-pooling by 3 along
+frequency only, so time keeps its 10 ms resolution; two blocks in the shipped network, any number
+in :class:`TranscriberConfig`) read local spectro-temporal patterns; a linear projection and two
 bidirectional GRU layers read the rhythm around each frame; a linear head gives, per class and
 frame, an onset logit, a velocity (0..1 after a sigmoid) and the onset's position inside the frame
 (-0.5..0.5 frames after a scaled tanh), the last two only meaningful where an onset is.
@@ -23,7 +24,7 @@ class TranscriberConfig:
 
     classes: tuple[str, ...]
     n_bands: int = N_BANDS
-    conv: tuple[int, int] = (16, 32)
+    conv: tuple[int, ...] = (16, 32)
     proj: int = 128
     hidden: int = 96
     gru_layers: int = 2
@@ -36,7 +37,8 @@ class TranscriberConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> "TranscriberConfig":
         kw = dict(d)
         kw["classes"] = tuple(kw["classes"])
-        kw["conv"] = tuple(kw["conv"])
+        if "conv" in kw:
+            kw["conv"] = tuple(kw["conv"])
         return cls(**kw)
 
 
@@ -54,10 +56,15 @@ class CRNN(nn.Module):
     def __init__(self, config: TranscriberConfig):
         super().__init__()
         self.config = config
-        c1, c2 = config.conv
-        self.conv = nn.Sequential(_block(2, c1, config.dropout), _block(c1, c2, config.dropout))
-        bands_out = config.n_bands // 3 // 3
-        self.proj = nn.Sequential(nn.Linear(c2 * bands_out, config.proj), nn.ReLU(), nn.Dropout(config.dropout))
+        if not config.conv:
+            raise ValueError("a transcriber needs at least one convolution block")
+        chans = (2, *config.conv)
+        self.conv = nn.Sequential(*(_block(a, b, config.dropout) for a, b in zip(chans, chans[1:])))
+        bands_out = config.n_bands // 3 ** len(config.conv)
+        if bands_out < 1:
+            raise ValueError(f"{len(config.conv)} pooling blocks leave no band of {config.n_bands}")
+        self.proj = nn.Sequential(nn.Linear(config.conv[-1] * bands_out, config.proj), nn.ReLU(),
+                                  nn.Dropout(config.dropout))
         self.gru = nn.GRU(config.proj, config.hidden, num_layers=config.gru_layers, batch_first=True,
                           bidirectional=True, dropout=config.dropout if config.gru_layers > 1 else 0.0)
         k = len(config.classes)

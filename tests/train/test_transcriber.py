@@ -307,3 +307,44 @@ def test_a_run_started_from_weights_checks_them_first(tmp_path):
     with pytest.raises(IdmError, match="classes"):
         train(TrainSettings(out=str(tmp_path / "run")), [], [], classes=("KD", "SD"), init=path)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_run_of_a_larger_network_checkpoints_and_resumes_with_its_own_sizes(tmp_path):
+    """Sizes given to a new run (here three convolution blocks) are stored in its checkpoint and
+    best model; ``resume`` rebuilds that network, not the default one, and continues the step count."""
+    from idm_host.train.kits import synthetic_kit
+    from idm_host.train.transcriber_loop import TrainSettings, train
+
+    sizes = {"conv": (4, 4, 4), "proj": 8, "hidden": 8, "gru_layers": 1}
+    kits, val = [synthetic_kit(1)], [synthetic_kit(2)]
+    fast = dict(batch=2, new_per_step=1, pool=8, min_pool=2, validate_every=1000, threads=1, log_every=1,
+                duration_s=2.0)
+    run = tmp_path / "run"
+    train(TrainSettings(out=str(run), steps=2, network=sizes, **fast), kits, val)
+    ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ck["step"] == 2 and tuple(ck["config"]["conv"]) == (4, 4, 4)
+    best = Transcriber.load(run / "best.pt")
+    assert best.network.config.conv == (4, 4, 4) and len(best.network.conv) == 3
+    train(TrainSettings(out=str(run), steps=2, **fast), kits, val, resume=True)
+    ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ck["step"] == 4 and tuple(ck["config"]["conv"]) == (4, 4, 4)
+    with pytest.raises(IdmError, match="sizes"):
+        train(TrainSettings(out=str(tmp_path / "other"), network=sizes, **fast), kits, val, init=run / "best.pt")
+
+
+def test_a_network_with_more_pooling_blocks_than_bands_is_refused():
+    with pytest.raises(ValueError, match="no band"):
+        CRNN(TranscriberConfig(IDM_CLASSES, conv=(4, 4, 4, 4, 4)))
+
+
+@pytest.mark.parametrize("flags, message", [(["--conv", "16,x"], "channel counts"), (["--conv", "16,0"], "at least one"),
+                                            (["--hidden", "0"], "at least 1"),
+                                            (["--resume", "--proj", "64"], "apply to a new run")])
+def test_train_transcriber_refuses_bad_network_sizes_before_loading_anything(tmp_path, capsys, flags, message):
+    from idm_host.cli import main
+
+    cfg = tmp_path / "data.json"
+    cfg.write_text(json.dumps({"schema_version": 1, "kits": [], "validation_kits": []}))
+    assert main(["train-transcriber", "--data", str(cfg), "--out", str(tmp_path / "run"), *flags]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
