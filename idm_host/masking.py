@@ -41,8 +41,9 @@ Everything here is deterministic: no random initialisation, fixed iteration coun
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -185,6 +186,30 @@ def _mm_nr_rf(g: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("nr,rf->nf", g, b)
 
 
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Torch on one thread while the fit runs. Its dense products (frames x bins by the six residual
+    components) and its few STFTs are too small for a second thread to pay: on the project's 2
+    cores, with other work running, one thread did such a product in 0.3-0.45 ms of CPU where two
+    took 7.6-12 ms and numpy's einsum loop 1.2-1.7 ms, and |STFT| of 10 s of stereo took 20 against
+    34 ms (BENCHMARKS.md, "Masking modes"). The setting is the process's and is restored on exit;
+    the fit runs once per analysis, before any block is masked."""
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for float32 arrays (any strides) through torch (see :func:`_one_torch_thread`)."""
+    return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
+
+
 def _flat(w: np.ndarray) -> np.ndarray:
     """Templates ``[K, F, T]`` -> ``[K*T, F]`` (row ``k*T + t`` is ``W_k[:, t]``)."""
     k, f, t = w.shape
@@ -255,13 +280,16 @@ class AdaptiveMasker:
         return [(s, n_samples if i == count - 1 else min(n_samples, s + win)) for i, s in enumerate(starts)]
 
     def _segments(self, x: np.ndarray, acts, ranges) -> list[list[_Segment]]:
-        """Per excerpt and channel: ``|STFT|`` of its frames (frames first) and its hit operator."""
+        """Per excerpt: the mid's segment, then each channel's (a mono input has one, which is its
+        mid). A segment is ``|STFT|`` of its frames (frames first) and the excerpt's hit operator,
+        which every channel shares; the mid and the channels are transformed in one call."""
         margin = 4 * self.hop
         out = []
         n = x.shape[-1]
         for a, b in ranges:
             sa, sb = max(0, a - margin), min(n, b + margin)
-            mag = self._mag(x[:, sa:sb])
+            part = x[:, sa:sb]
+            mag = self._mag(np.concatenate([part.mean(axis=0, keepdims=True), part]) if len(part) > 1 else part)
             lo = (a - sa) // self.hop
             hi = lo + (-(-(b - a) // self.hop) + (1 if b == n else 0))
             mag = mag[:, :, lo:min(hi, mag.shape[-1])]
@@ -307,7 +335,7 @@ class AdaptiveMasker:
 
         def model(s: _Segment, gt: np.ndarray) -> np.ndarray:
             vh = s.recon(wt)
-            vh += _mm_nr_rf(gt, bt)
+            vh += _mm(gt, bt)
             vh += eps
             return vh
 
@@ -321,9 +349,9 @@ class AdaptiveMasker:
                 ratio = model(s, gts[i])
                 np.divide(s.vt, ratio, out=ratio)
                 num += np.asarray(s.m @ ratio, dtype=np.float32)
-                num_b += np.einsum("nr,nf->rf", gts[i], ratio)
+                num_b += _mm(gts[i].T, ratio)
                 den_b += gts[i].sum(axis=0)[:, None]
-                gts[i] = gts[i] * np.einsum("nf,rf->nr", ratio, bt) * shrink
+                gts[i] = gts[i] * _mm(ratio, bt.T) * shrink
             wt[rows] *= num[rows] * inv_den
             bt *= num_b / (den_b + eps)
             scale = bt.sum(axis=1, keepdims=True) + eps
@@ -336,22 +364,24 @@ class AdaptiveMasker:
     def fit(self, x: np.ndarray, hits: HitArrays, one_shots: np.ndarray, *,
             record_divergence: bool = False) -> AdaptivePlan:
         """Fit the templates to the mixture ``x [C, T]`` given the hits and the model's one-shots."""
+        with _one_torch_thread():
+            return self._fit(np.asarray(x, dtype=np.float32), hits, one_shots, record_divergence)
+
+    def _fit(self, x: np.ndarray, hits: HitArrays, one_shots: np.ndarray, record_divergence: bool
+             ) -> AdaptivePlan:
         cfg = self.config
-        x = np.asarray(x, dtype=np.float32)
         acts = hit_activations(hits, self.hop, cfg.pre_frames)
         init = self.initial_templates(one_shots)
-        ranges = self.fit_excerpts(x.shape[-1])
-        mid = x.mean(axis=0, keepdims=True) if x.shape[0] > 1 else x
-        mid_segs = [chans[0] for chans in self._segments(mid, acts, ranges)]
+        segs = self._segments(x, acts, self.fit_excerpts(x.shape[-1]))
+        mid_segs = [chans[0] for chans in segs]
         b0 = self._init_bases(np.concatenate([s.vt for s in mid_segs], axis=0).T)
         record: list[float] | None = [] if record_divergence else None
         w_mid, b_mid = self._iterate(mid_segs, init.copy(), b0, cfg.n_iter, record)
         if x.shape[0] == 1:
             return AdaptivePlan(w_mid[None], b_mid[None], init, w_mid, record or [])
-        segs = self._segments(x, acts, ranges)
         ws, bs = [], []
         for c in range(x.shape[0]):
-            w_c, b_c = self._iterate([chans[c] for chans in segs], w_mid.copy(), b_mid.copy(), cfg.channel_iter)
+            w_c, b_c = self._iterate([chans[1 + c] for chans in segs], w_mid.copy(), b_mid.copy(), cfg.channel_iter)
             ws.append(w_c)
             bs.append(b_c)
         return AdaptivePlan(np.stack(ws), np.stack(bs), init, w_mid, record or [])
