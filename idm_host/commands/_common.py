@@ -5,9 +5,30 @@ import argparse
 import json
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..progress import ProgressCallback
+
+
+#: The help of ``--model`` and ``--device`` where they choose the model a command analyses with.
+MODEL_HELP = "model name or weights path (default: %(default)s)"
+DEVICE_HELP = "auto, cpu or cuda (default: %(default)s)"
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int], *,
+                help: str, description: str) -> argparse.ArgumentParser:
+    """Register the sub-command ``name`` (its line in ``idm-host --help`` and its own ``--help`` text)
+    with ``run`` as the handler ``idm_host.cli`` calls; returns its parser for the options."""
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_model_flags(parser: Any, model_help: str = MODEL_HELP, device_help: str = DEVICE_HELP) -> None:
+    """``--model`` (a name or weights path, default ``default``) and ``--device`` (default ``auto``), on a
+    parser or an argument group."""
+    parser.add_argument("--model", default="default", help=model_help)
+    parser.add_argument("--device", default="auto", help=device_help)
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import print_json, progress_bar
+from ._common import add_command, add_model_flags, print_json, progress_bar
 from .separate import MASKING_CHOICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval",
+    p = add_command(
+        sub, "eval", run,
         help="score a model on a dataset (SDR, SI-SDR, onset F), or render a dataset",
         description="idm-host eval DATASET [--model M] [--json [OUT]]: per-class and per-group SDR (1 s windows, "
         "median), SI-SDR and onset precision/recall/F at 50 ms, as a table on stdout.  "
@@ -19,8 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dataset", metavar="DATASET|render", help="a dataset folder, or 'render' to make one")
     g = p.add_argument_group("evaluating")
-    g.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    add_model_flags(g)
     g.add_argument("--masking", choices=MASKING_CHOICES, default="wiener",
                    help="the engine's masking mode (see idm-host separate --help; default: %(default)s, "
                    "as the figures in MODEL_CARD.md)")
@@ -53,7 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--augment", action="store_true", help="apply the training augmentation (room, compression, gain)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def _render(args: argparse.Namespace) -> int:

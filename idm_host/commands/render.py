@@ -5,12 +5,12 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import add_output_flags, print_json, progress_bar
+from ._common import add_command, add_model_flags, add_output_flags, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "render",
+    p = add_command(
+        sub, "render", run,
         help="re-render a session or a drum mix with a kit and effects",
         description="Render per-class stems and a mix from a session (or from AUDIO, analysed first): "
         "optionally load a kit, put effect chains on classes and the master, write WAV/FLAC files.",
@@ -28,12 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, choices=(1, 2), help="1 = mono, 2 = stereo (default: from the source and pans)")
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="range start (s)")
     p.add_argument("--end", type=float, metavar="S", help="range end (s)")
-    p.add_argument("--model", default="default", help="model for AUDIO input (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="device for AUDIO input (default: %(default)s)")
+    add_model_flags(p, "model for AUDIO input (default: %(default)s)", "device for AUDIO input (default: %(default)s)")
     p.add_argument("--save-session", metavar="X.idmsession", help="also save the edited session there")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_output_flags(p)
-    p.set_defaults(func=run)
 
 
 def _parse_fx(items: list[str], classes: tuple[str, ...]) -> list[tuple[str, str | None]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (add_batch_flags, add_output_flags, batch_progress, make_batch_executor, progress_bar,
-                      report_batch)
+from ._common import (add_batch_flags, add_command, add_model_flags, add_output_flags, batch_progress,
+                      make_batch_executor, progress_bar, report_batch)
 
 #: Latest hit time an onsets file may hold (s): 24 hours, longer than any audio idm-host reads.
 MAX_ONSET_S = 86400.0
@@ -17,8 +17,8 @@ MASKING_HELP = ("auto (default): adaptive for --onsets, power otherwise; wiener:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "separate",
+    p = add_command(
+        sub, "separate", run,
         help="separate drum mixes into one stem per class",
         description="Write one stem per drum class, a residual, onsets.json, transcription.mid and the "
         "extracted kit for each input, under OUT/<input name>/. A folder stands for the audio files in it "
@@ -27,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files (WAV, FLAC, MP3, OGG, AIFF) or folders of them")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    add_model_flags(p)
     p.add_argument("--onsets", metavar="FILE", help="use these hits exactly (onsets.json or a drum .mid)")
     p.add_argument("--drum-map", default="gm", help="drum map for --onsets MIDI and transcription.mid")
     p.add_argument("--classes", choices=("9", "5"), default="9", help="9 model classes or 5 groups KD/SD/HH/TT/CY")
@@ -41,7 +40,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (and redo finished files)")
     add_batch_flags(p)
     add_output_flags(p)
-    p.set_defaults(func=run)
 
 
 def load_onsets(path: str, drum_map: str):

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_output_flags, print_json
+from ._common import add_command, add_model_flags, add_output_flags, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve",
+    p = add_command(
+        sub, "serve", run,
         help="run the OSC server (UDP and TCP) that analyses audio for DAWs and plug-ins",
         description="Listen for OSC requests (/idm/open, /idm/audio/begin|chunk|end, /idm/export/midi, "
         "/idm/ping, ...) and reply with /idm/progress, /idm/hit, /idm/stems, /idm/midi and /idm/done. "
@@ -37,8 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="send every reply to this UDP port instead of back to the sender")
     p.add_argument("--reply-host", default=None, metavar="HOST", help="host of --reply-port (default: the sender's)")
     p.add_argument("--out", default=None, metavar="DIR", help="folder for stems and MIDI (default: a temp folder)")
-    p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    add_model_flags(p)
     p.add_argument("--drum-map", default="gm", help="drum map of the MIDI file written per job")
     p.add_argument("--max-stream-s", type=float, default=900.0,
                    help="longest audio per stream or /idm/open file (s; default: %(default)s)")
@@ -49,7 +48,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-total-mb", type=float, default=1024.0, help="memory for all open streams (MiB)")
     p.add_argument("--no-stems", action="store_true", help="skip writing stem WAVs (hits and MIDI only)")
     add_output_flags(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

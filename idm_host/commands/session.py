@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_output_flags, print_json, progress_bar
+from ._common import add_model_flags, add_output_flags, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,8 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Analyse AUDIO with the model and save the hits, kit and stems as a session.")
     new.add_argument("audio", metavar="AUDIO", help="drum mix (WAV, FLAC, MP3, OGG, AIFF)")
     new.add_argument("--out", "-o", required=True, metavar="X.idmsession", help="session folder to create")
-    new.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
-    new.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    add_model_flags(new)
     new.add_argument("--no-stems", action="store_true", help="do not keep the separated stems (smaller session)")
     new.add_argument("--overwrite", action="store_true", help="replace an existing session folder")
     add_output_flags(new)

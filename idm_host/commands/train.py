@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ._common import print_json, progress_bar
+from ._common import add_command, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
+    p = add_command(
+        sub, "train", run,
         help="train or fine-tune a model on your kits",
         description="Train an IDM model from drum mixtures rendered on the fly from sampled kits and patterns "
         "(data config: docs/TRAINING.md). Writes checkpoint.pt, model.pt, last.pt, losses.jsonl, loss_curve.png "
@@ -41,7 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="start a new run in a RUN_DIR that holds one")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def _background(args: argparse.Namespace) -> int:

@@ -5,12 +5,12 @@ import argparse
 import logging
 from typing import Any
 
-from ._common import print_json
+from ._common import add_command, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train-transcriber",
+    p = add_command(
+        sub, "train-transcriber", run,
         help="train the drum transcription network",
         description="Train the transcription network (docs/TRAINING.md) on examples rendered on the fly from the "
         "data config's kits, procedural kits and recording augmentation; validates on the config's "
@@ -38,7 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--proj", type=int, default=None, help="projection width of a new network (default 128)")
     p.add_argument("--hidden", type=int, default=None, help="GRU units per direction of a new network (default 96)")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

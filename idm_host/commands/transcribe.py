@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (add_batch_flags, add_output_flags, batch_progress, make_batch_executor, progress_bar,
-                      report_batch)
+from ._common import (add_batch_flags, add_command, add_model_flags, add_output_flags, batch_progress,
+                      make_batch_executor, progress_bar, report_batch)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "transcribe",
+    p = add_command(
+        sub, "transcribe", run,
         help="write the drum hits of an audio file as MIDI",
         description="Transcribe a drum mix into hits per class and write them as a Standard MIDI File "
         "(channel 10, through a drum map) and/or onsets JSON. With folders or several inputs, give --out DIR: "
@@ -29,12 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", choices=("single", "per-class"), default="single",
                    help="one drum track, or one track per class")
     p.add_argument("--velocity-curve", default="linear", help="linear, soft, hard or an exponent")
-    p.add_argument("--model", default="default", help="model name or weights path (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    add_model_flags(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (and redo finished ones)")
     add_batch_flags(p)
     add_output_flags(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
