@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import pytest
+from proctools import stop_process
 
 SCRIPT = textwrap.dedent("""
     import sys, time
@@ -57,11 +58,7 @@ def pulse_server(tmp_path):
             time.sleep(0.05)
         yield f"unix:{sock}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 10)
 
 
 def test_plays_from_the_cursor_on_a_real_device(pulse_server, tmp_path):

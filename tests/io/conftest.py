@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proctools import stop_process
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 
@@ -48,12 +49,7 @@ def jack_server():
     try:
         yield JACK_BACKEND
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
         os.unlink(log.name)
         for k, v in saved.items():

@@ -3,13 +3,13 @@ liblo-tools), over UDP and TCP."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 from osckit import SR, click_analyze, click_audio
+from proctools import free_udp_port, stop_process
 
 from idm_host import __version__
 from idm_host.audio import save_audio
@@ -21,14 +21,6 @@ def tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is missing: apt-get install liblo-tools (listed in the Makefile's APT_PACKAGES)")
     return path
-
-
-def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class OscDump:
@@ -68,12 +60,7 @@ class OscDump:
         raise AssertionError(f"oscdump saw no {count} x {address}: {self.lines[-10:]}")
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def oscsend(*args: str) -> None:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from osckit import SR, click_analyze, click_audio
+from proctools import free_udp_port, pd_patch_lines
 
 from idm_host.audio import save_audio
 from idm_host.osc import OscServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_pure_data_patch_headless(tmp_path):
@@ -36,26 +25,7 @@ def test_pure_data_patch_headless(tmp_path):
     reply_port = free_udp_port()
     with OscServer(analyze=click_analyze, port=0, reply_port=reply_port, out_dir=tmp_path / "out") as srv:
         sends = f"idm-listen {reply_port}; idm-server 127.0.0.1 {srv.udp_address[1]}; idm-ping bang; idm-open {path}"
-        proc = subprocess.Popen([pd, "-nogui", "-nosound", "-nomidi", "-stderr", "-open",
-                                 str(EXAMPLES / "idm-bridge.pd"), "-send", sends],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
-        reader.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not any(line.startswith("idm-done:") for line in lines) and time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            reader.join(5)
+        lines = pd_patch_lines(pd, EXAMPLES / "idm-bridge.pd", sends, ("idm-done:",), 30)
     text = "".join(lines)
     assert "idm-pong: " in text, text
     hits = [line.split()[1:] for line in lines if line.startswith("idm-hit:")]

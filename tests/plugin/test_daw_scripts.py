@@ -5,15 +5,14 @@ REAPER's ExecProcess does not run). Both send to a real server through real oscs
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from proctools import free_udp_port, pd_patch_lines
 from server_proc import clicks
 
 from idm_host.audio import save_audio
@@ -21,14 +20,6 @@ from idm_host.osc import OscServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RATE = 44100
-
-
-def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def click_file(path: Path) -> Path:
@@ -58,27 +49,7 @@ def test_pure_data_patch_with_spaces_in_the_path(tmp_path, name):
                    on_result=lambda id_, outcome, client: results.append(outcome)) as srv:
         # the path as a Pd message box would send it: several atoms
         sends = f"idm-listen {reply_port}; idm-server 127.0.0.1 {srv.udp_address[1]}; idm-open {path}"
-        proc = subprocess.Popen([pd, "-nogui", "-nosound", "-nomidi", "-stderr", "-open",
-                                 str(EXAMPLES / "idm-bridge.pd"), "-send", sends],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
-        reader.start()
-        try:
-            deadline = time.monotonic() + 120
-            while not any(x.startswith(("idm-done:", "idm-error:")) for x in lines) and time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            reader.join(5)
-            proc.stdout.close()
+        lines = pd_patch_lines(pd, EXAMPLES / "idm-bridge.pd", sends, ("idm-done:", "idm-error:"), 120)
     text = "".join(lines).replace("\\ ", " ").replace("\\,", ",")  # Pd escapes spaces and commas it prints
     if "  " in name:
         # Pd itself keeps no run of spaces: the patch joins atoms with one space, so this path

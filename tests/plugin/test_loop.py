@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from proctools import stop_process
 
 from pluginkit import ROOT, drum_map_index, get_states, note_ons, open_plugin, run_pass, set_param, set_states, \
     stop_transport, wait_status
@@ -34,12 +35,7 @@ def serve(tmp_path, bundles):
         info = json.loads(text)
         yield info["tcp"][1], out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
 
 
 def test_loop_streamed_analysed_and_played_back(serve):
