@@ -2,25 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
+from clikit import REPO, cli
 
 from idm_host.audio import load_audio
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args, env=None, timeout=300):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "idm_host", *map(str, args)], capture_output=True, text=True,
-                          env=e, timeout=timeout, cwd=REPO)
 
 
 def test_help_for_every_command():

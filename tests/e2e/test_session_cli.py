@@ -2,24 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from clikit import cli
 
 from idm_host.audio import load_audio
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args, env=None, timeout=300):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "idm_host", *map(str, args)], capture_output=True, text=True,
-                          env=e, timeout=timeout, cwd=REPO)
 
 
 @pytest.fixture(scope="module")

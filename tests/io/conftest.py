@@ -59,8 +59,20 @@ def jack_server():
                 os.environ[k] = v
 
 
-# Peers on the OSC test servers: each test module defines its own ``server`` fixture, which these
-# pick up.
+@pytest.fixture
+def server(tmp_path):
+    """An OSC server on UDP and TCP (free ports) that analyses with the click analyser of osckit; a
+    test module that needs other limits or callbacks defines its own ``server``, which takes precedence."""
+    from osckit import click_analyze
+
+    from idm_host.osc import OscServer
+
+    srv = OscServer(analyze=click_analyze, port=0, tcp_port=0, out_dir=tmp_path / "osc-out").start()
+    yield srv
+    srv.stop()
+
+
+# Peers on the OSC test servers (``server``: the one above or the test module's own).
 @pytest.fixture
 def udp(server):
     from osckit import UdpPeer

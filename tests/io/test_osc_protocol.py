@@ -15,13 +15,6 @@ from idm_host.midi import read_midi
 from idm_host.osc import OscServer
 
 
-@pytest.fixture
-def server(tmp_path):
-    srv = OscServer(analyze=click_analyze, port=0, tcp_port=0, out_dir=tmp_path / "osc-out").start()
-    yield srv
-    srv.stop()
-
-
 def test_binds_loopback_by_default(server):
     assert server.udp_address[0] == "127.0.0.1" and server.tcp_address[0] == "127.0.0.1"
     assert server.udp_address[1] > 0 and server.tcp_address[1] > 0

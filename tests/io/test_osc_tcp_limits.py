@@ -6,7 +6,6 @@ import socket
 import struct
 import time
 
-import pytest
 from osckit import TcpPeer, assert_alive, assert_new_client_served, click_analyze, click_audio, stream_audio
 
 from idm_host.osc import OscServer
@@ -17,13 +16,6 @@ def half_frame_client(address) -> socket.socket:
     s = socket.create_connection(address, timeout=5)
     s.sendall(struct.pack(">I", 100) + b"/idm" + b"\x00" * 46)
     return s
-
-
-@pytest.fixture
-def server(tmp_path):
-    srv = OscServer(analyze=click_analyze, port=0, tcp_port=0, out_dir=tmp_path / "out").start()
-    yield srv
-    srv.stop()
 
 
 def test_fifty_half_frame_clients_do_not_lock_out_a_new_client(server):
