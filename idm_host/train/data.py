@@ -71,6 +71,22 @@ def class_index(symbol: str, classes: Sequence[str]) -> int | None:
     return list(classes).index(g) if g in classes else None
 
 
+def playable_hits(pattern: Pattern, kit: SampledKit, classes: Sequence[str], end_s: float
+                  ) -> Iterator[tuple[float, int, int, float]]:
+    """``(time_s, class index, kit note, velocity)`` of each hit of ``pattern`` that starts before
+    ``end_s``, has a class in ``classes`` (:func:`class_index`) and a note ``kit`` can play
+    (``kit.resolve_note``), in the pattern's order; the other hits are passed over."""
+    for t, note, vel in zip(pattern.times_s, pattern.notes, pattern.velocities):
+        symbol = PATTERN_NOTES.get(int(note))
+        if symbol is None or t >= end_s:
+            continue
+        ci = class_index(symbol, classes)
+        kit_note = kit.resolve_note(int(note))
+        if ci is None or kit_note is None:
+            continue
+        yield t, ci, kit_note, vel
+
+
 @dataclass(frozen=True)
 class Augment:
     """Augmentation settings (see the module docstring); probabilities are per clip."""
@@ -190,14 +206,7 @@ def render_clip(
     velocities = np.zeros((k, m), dtype=np.float32)
     hits: dict[str, list[Hit]] = {c: [] for c in classes}
     start = int(round(offset_s * MODEL_SAMPLE_RATE))
-    for t, note, vel in zip(pattern.times_s, pattern.notes, pattern.velocities):
-        symbol = PATTERN_NOTES.get(int(note))
-        if symbol is None or t >= offset_s + duration_s:
-            continue
-        ci = class_index(symbol, classes)
-        kit_note = played.resolve_note(int(note))
-        if ci is None or kit_note is None:
-            continue
+    for t, ci, kit_note, vel in playable_hits(pattern, played, classes, offset_s + duration_s):
         x = played.instruments[kit_note][0].pick(float(vel), rng)
         pos = int(round(t * MODEL_SAMPLE_RATE)) - start
         a, b = max(pos, 0), min(pos + x.size, n)

@@ -20,7 +20,7 @@ import numpy as np
 from ..audio import MODEL_SAMPLE_RATE
 from ..classes import IDM_CLASSES
 from ..transcriber.features import FRAME_RATE, n_frames
-from .data import class_index, worker_rng
+from .data import playable_hits, worker_rng
 from .kits import PATTERN_NOTES, SampledKit
 from .patterns import STYLES, Pattern, generate_groove
 from .procedural import augment_kit, procedural_kit
@@ -131,14 +131,7 @@ def play(kit: SampledKit, pattern: Pattern, classes: Sequence[str], rng: np.rand
     stems = np.zeros((len(classes), n), dtype=np.float32)
     hits: dict[str, list[tuple[float, float]]] = {c: [] for c in classes}
     start = int(round(start_s * SR))
-    for t, note, vel in zip(pattern.times_s, pattern.notes, pattern.velocities):
-        symbol = PATTERN_NOTES.get(int(note))
-        if symbol is None or t >= start_s + duration_s:
-            continue
-        ci = class_index(symbol, classes)
-        kit_note = kit.resolve_note(int(note))
-        if ci is None or kit_note is None:
-            continue
+    for t, ci, kit_note, vel in playable_hits(pattern, kit, classes, start_s + duration_s):
         inst = kit.instruments[kit_note][0]
         v = float(vel)
         lv = float(np.clip(v + rng.uniform(-layer_jitter, layer_jitter), 0.0, 1.0))
