@@ -21,19 +21,23 @@ The package: :mod:`.parts` (the immutable values), :mod:`.commands` (the undoabl
 disk) and :mod:`.schema` (``session.json``'s versions and the migrations between them). Every public
 name is imported from here: ``from idm_host.session import Session, AddHits``.
 
-On disk (``schema_version`` 1)::
+On disk (``schema_version`` 2)::
 
     NAME.idmsession/
         session.json              the document (hits, kit settings, mixer, tempo, source path+sha256)
-        extracted/<CLS>-<hash>.wav   the model's one-shots (float32)
+        extracted/<CLS>-<hash>.wav   the model's own (synthetic) one-shots (float32)
         kit/<CLS>-<hash>.wav         user samples in use (float32, at the session rate, mono)
+        kit/<CLS>-fitted-<hash>.wav  one-shots fitted to the record (``kit.<CLS>.fitted_file``; the
+                                     synthetic one beside it is ``synthetic_file``, in extracted/)
         stems/<CLS>-<hash>.flac      the separated stems and residual (24-bit), if kept
 
 Saving is atomic: a new folder is written under a temporary name and renamed into place; an existing
 session gets its new files (content-addressed names, so unchanged stems are not rewritten) before
 ``session.json`` is replaced with one ``os.replace``, and files no longer referenced are removed
 after that. A kill at any moment leaves the old session or the new one. A file of an older schema is
-migrated as it is loaded and saved in the current one; a newer one is refused.
+migrated as it is loaded and saved in the current one; a newer one is refused. Version 2 added the
+fitted one-shots (kit origin ``"fitted"``, ``fitted_file`` and ``synthetic_file``); a version-1 file
+has none.
 
 What a save never does: follow a link (a session whose ``stems/``, ``kit/`` or ``extracted/`` is a
 link, or that is itself a link, is refused: Save As makes a copy with real folders), delete or
@@ -51,7 +55,7 @@ Example:
     >>> s.save("loop.idmsession")                                   # doctest: +SKIP
 """
 from .commands import (AddHits, Command, Compound, DeleteHits, MoveHits, Quantize, ReplaceSample, RevertSample,
-                       SetEffects, SetKitParams, SetMixer, SetStems, SetTempo, SetVelocity)
+                       SetEffects, SetFittedKit, SetKitParams, SetMixer, SetStems, SetTempo, SetVelocity, UseFitted)
 from .document import Session
 from .parts import (BLEND_MODES, MASTER, RESIDUAL, VELOCITY_CURVES, Change, ChannelStrip, KitSlot, SessionHit,
                     SessionState, SourceInfo)
@@ -65,6 +69,6 @@ from .persistence import FULL_SCALE_24 as FULL_SCALE_24, PARTS as PARTS
 __all__ = [
     "Session", "SessionHit", "KitSlot", "ChannelStrip", "SourceInfo", "SessionState", "Change", "Command",
     "AddHits", "DeleteHits", "MoveHits", "SetVelocity", "Quantize", "ReplaceSample", "RevertSample",
-    "SetKitParams", "SetMixer", "SetEffects", "SetTempo", "SetStems", "Compound", "MASTER", "RESIDUAL",
+    "SetKitParams", "SetMixer", "SetEffects", "SetTempo", "SetStems", "UseFitted", "SetFittedKit", "Compound", "MASTER", "RESIDUAL",
     "SESSION_SCHEMA_VERSION", "VELOCITY_CURVES", "BLEND_MODES",
 ]

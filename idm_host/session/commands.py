@@ -275,10 +275,64 @@ class RevertSample(Command):
     def run(self, session, state):
         check_class(session, self.cls)
         one_shot, gain = session._extracted[self.cls]
+        old = state.kit[self.cls]
         kit = dict(state.kit)
-        kit[self.cls] = replace(state.kit[self.cls], one_shot=one_shot, origin="extracted", level=gain,
-                                sample_path=None)
+        if old.fitted is not None:  # back to the one-shot that sounds like the record
+            kit[self.cls] = replace(old, one_shot=old.fitted, origin="fitted", level=gain, sample_path=None)
+        else:
+            kit[self.cls] = replace(old, one_shot=one_shot, origin="extracted", level=gain, sample_path=None)
         return replace(state, kit=MappingProxyType(kit)), Change(frozenset({"kit"}), frozenset({self.cls}), self.label)
+
+
+class UseFitted(Command):
+    """Play a class's one-shot fitted to the record (``fitted=True``) or the model's synthetic one
+    (``fitted=False``); only for a slot that has both (:attr:`KitSlot.fitted`) and plays the model's,
+    not a user sample. Settings stay."""
+
+    def __init__(self, cls: str, fitted: bool = True):
+        self.cls = cls
+        self.fitted = bool(fitted)
+        self.label = "use the fitted one-shot" if self.fitted else "use the synthetic one-shot"
+
+    def run(self, session, state):
+        check_class(session, self.cls)
+        old = state.kit[self.cls]
+        if old.fitted is None or old.synthetic is None:
+            raise SessionError(f"{self.cls} has no one-shot fitted to the record; re-separate with the "
+                               "adaptive masks to fit one")
+        if old.origin == "file":
+            raise SessionError(f"{self.cls} plays a user sample; revert the sample first")
+        kit = dict(state.kit)
+        kit[self.cls] = replace(old, one_shot=old.fitted if self.fitted else old.synthetic,
+                                origin="fitted" if self.fitted else "extracted")
+        return replace(state, kit=MappingProxyType(kit)), Change(frozenset({"kit"}), frozenset({self.cls}), self.label)
+
+
+class SetFittedKit(Command):
+    """Store newly fitted one-shots (``{class: float32 (samples,)}``, e.g. from re-separating with the
+    adaptive masks): a class playing the model's one-shot then plays the new fitted one (unless the user
+    chose the synthetic one, :class:`UseFitted`), with the synthetic one-shot kept beside it; classes
+    playing a user sample are left alone."""
+
+    label = "fit the kit to the record"
+
+    def __init__(self, one_shots: Mapping[str, np.ndarray]):
+        self.one_shots = {c: frozen_array(np.asarray(a, dtype=np.float32).reshape(-1)) for c, a in one_shots.items()}
+
+    def run(self, session, state):
+        kit = dict(state.kit)
+        changed = set()
+        for c, shot in self.one_shots.items():
+            check_class(session, c)
+            old = state.kit[c]
+            if old.origin == "file":
+                continue
+            synthetic = old.synthetic if old.synthetic is not None else session._extracted[c][0]
+            chose_synthetic = old.origin == "extracted" and old.fitted is not None
+            kit[c] = replace(old, fitted=shot, synthetic=synthetic, one_shot=synthetic if chose_synthetic else shot,
+                             origin="extracted" if chose_synthetic else "fitted")
+            changed.add(c)
+        return replace(state, kit=MappingProxyType(kit)), Change(frozenset({"kit"}), frozenset(changed), self.label)
 
 
 class SetKitParams(Command):

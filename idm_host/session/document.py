@@ -93,12 +93,13 @@ class Session:
             SourceInfo.for_file(src, sample_rate=audio.sample_rate, duration_s=audio.duration_s,
                                 channels=audio.channels, sha256=sha),
             track_gains=analysis.track_gains, model=analysis.model,
-            stems=analysis.stems if keep_stems else None, tempo=tempo)
+            stems=analysis.stems if keep_stems else None, tempo=tempo,
+            synthetic_kit=(analysis.extra or {}).get("synthetic_kit"))
 
     @classmethod
     def from_transcription(cls, transcription: Transcription, kit: Kit, source: SourceInfo, *,
                            track_gains: Any = None, model: str = "", stems: Stems | None = None,
-                           tempo: Tempo | None = None) -> "Session":
+                           tempo: Tempo | None = None, synthetic_kit: Kit | None = None) -> "Session":
         """A new session from hits and the kit that plays them, without an analysis's audio.
 
         Args:
@@ -109,6 +110,8 @@ class Session:
             model: the model's name.
             stems: the separated stems to keep, or ``None``.
             tempo: a tempo to use instead of the estimate.
+            synthetic_kit: the model's own one-shots when ``kit`` is fitted to the record (an adaptive
+                analysis's ``extra["synthetic_kit"]``): the slots are then ``"fitted"`` and keep both.
         """
         tr = transcription
         classes = tuple(tr.classes)
@@ -132,7 +135,17 @@ class Session:
                 next_id += 1
             hits[c] = tuple(sorted(lane))
         # no choke by default: the model's own kit renders exactly like its synthetic stems
-        slots = {c: KitSlot(extracted[c][0], "extracted", extracted[c][1]) for c in classes}
+        if synthetic_kit is not None:
+            missing = [c for c in classes if c not in synthetic_kit.classes]
+            if missing:
+                raise SessionError(f"the analysis's synthetic kit lacks one-shots for {missing}; analyse the audio again")
+            fitted = {c: frozen_array(extracted[c][0]) for c in classes}
+            # the model's own one-shots are the extracted ones; the fitted ones play
+            extracted = {c: (frozen_array(synthetic_kit.one_shot(c)), extracted[c][1]) for c in classes}
+            slots = {c: KitSlot(fitted[c], "fitted", extracted[c][1], fitted=fitted[c], synthetic=extracted[c][0])
+                     for c in classes}
+        else:
+            slots = {c: KitSlot(extracted[c][0], "extracted", extracted[c][1]) for c in classes}
         mixer = {c: ChannelStrip() for c in classes}
         mixer[MASTER] = ChannelStrip()
         mixer[RESIDUAL] = ChannelStrip(mute=True)
@@ -190,7 +203,7 @@ class Session:
                              self.duration_s)
 
     def kit_arrays(self) -> Kit:
-        """The extracted one-shots as a :class:`Kit` (the model's kit, whatever is in use)."""
+        """The extracted one-shots as a :class:`Kit` (the model's synthetic kit, whatever is in use)."""
         n = max(a.size for a, _ in self._extracted.values())
         arr = np.zeros((len(self.classes), n), dtype=np.float32)
         for i, c in enumerate(self.classes):
@@ -412,6 +425,7 @@ class Session:
             "source_problem": self.source_problem,
             "tempo": self.tempo.to_dict(),
             "classes": {c: {"hits": len(self.hits[c]), "kit": self.kit[c].origin,
+                            "fitted": self.kit[c].fitted is not None,
                             "sample": self.kit[c].sample_path, "blend": self.kit[c].blend,
                             "effects": self.mixer[c].effects} for c in self.classes},
             "n_hits": sum(len(h) for h in self.hits.values()),

@@ -60,7 +60,9 @@ class KitSlot:
 
     Attributes:
         one_shot: float32 ``(samples,)`` mono at the session rate (read-only).
-        origin: ``"extracted"`` (the model's) or ``"file"`` (a user sample).
+        origin: ``"extracted"`` (the model's own synthetic one-shot), ``"fitted"`` (the model's one-shot
+            corrected by the templates fitted to the record, see
+            :meth:`idm_host.engine.Separator.adapted_kit`) or ``"file"`` (a user sample).
         level: linear scale that belongs to the one-shot: for extracted one-shots the model's track
             gain times its velocity scale (so hits render like the engine's synthetic stems), 1.0
             for user samples.
@@ -74,6 +76,10 @@ class KitSlot:
             stem kept between hits) or ``"layer"`` (sample plus the separated stem).
         stem_gain_db: level of the separated stem in ``replace`` and ``layer`` (dB).
         choked_by: classes whose hits cut this one's ring (e.g. the open hat by the closed hat).
+        fitted: the one-shot fitted to the record (read-only), or ``None`` when the analysis fitted
+            none; an ``"extracted"`` slot that has one can switch to it (:class:`UseFitted`).
+        synthetic: the model's synthetic one-shot the fit started from (read-only), kept beside
+            ``fitted`` so the user can go back to it; ``None`` exactly when ``fitted`` is.
     """
 
     one_shot: np.ndarray
@@ -87,6 +93,8 @@ class KitSlot:
     blend: str = "sample"
     stem_gain_db: float = 0.0
     choked_by: tuple[str, ...] = ()
+    fitted: np.ndarray | None = None
+    synthetic: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         arr = self.one_shot
@@ -98,8 +106,22 @@ class KitSlot:
             object.__setattr__(self, "one_shot", frozen_array(arr))
         if not np.isfinite(self.one_shot).all():
             raise SessionError("a one-shot contains NaN or infinite samples")
-        if self.origin not in ("extracted", "file"):
-            raise SessionError(f"kit origin {self.origin!r} is unknown; use 'extracted' or 'file'")
+        if self.origin not in KIT_ORIGINS:
+            raise SessionError(f"kit origin {self.origin!r} is unknown; use one of {', '.join(KIT_ORIGINS)}")
+        for name in ("fitted", "synthetic"):
+            a = getattr(self, name)
+            if a is None:
+                continue
+            if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and not a.flags.writeable):
+                a = np.asarray(a, dtype=np.float32)
+                object.__setattr__(self, name, frozen_array(a))
+                a = getattr(self, name)
+            if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all():
+                raise SessionError(f"the {name} one-shot must be a non-empty finite mono array")
+        if (self.fitted is None) != (self.synthetic is None):
+            raise SessionError("a kit slot keeps its fitted and its synthetic one-shot together, or neither")
+        if self.origin == "fitted" and self.fitted is None:
+            raise SessionError("a 'fitted' kit slot needs the fitted one-shot (and the synthetic one)")
         check_range("kit gain", self.gain_db, -60.0, 24.0, "dB")
         check_range("tune", self.tune_semitones, -24.0, 24.0, "semitones")
         check_range("stem gain", self.stem_gain_db, -60.0, 24.0, "dB")
@@ -118,7 +140,7 @@ class KitSlot:
             return NotImplemented
         return all(getattr(self, f) == getattr(other, f) for f in KIT_SCALARS) and (
             self.one_shot is other.one_shot or np.array_equal(self.one_shot, other.one_shot)
-        )
+        ) and all(_same_array(getattr(self, f), getattr(other, f)) for f in ("fitted", "synthetic"))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -133,6 +155,15 @@ class KitSlot:
             out = v
         return float(out) if out.ndim == 0 else out
 
+
+def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a is b or np.array_equal(a, b)
+
+
+#: Where a kit slot's one-shot comes from (:attr:`KitSlot.origin`).
+KIT_ORIGINS = ("extracted", "fitted", "file")
 
 #: The settings of a kit slot besides its samples (session.json stores them by these names).
 KIT_SCALARS = ("origin", "level", "sample_path", "gain_db", "tune_semitones", "velocity_curve",

@@ -200,8 +200,21 @@ def _write_payload(session: "Session", folder: Path, reuse: Path | None,
         one_shot, _ = session.extracted_one_shot(c)
         doc["extracted"][c]["file"] = put("extracted", c, one_shot, "wav", 32)
         slot = session.kit[c]
-        doc["kit"][c]["file"] = (doc["extracted"][c]["file"] if slot.origin == "extracted"
-                                 else put("kit", c, slot.one_shot, "wav", 32))
+        fitted_rel: str | None = None
+        synthetic_rel: str | None = None
+        if slot.fitted is not None and slot.synthetic is not None:
+            fitted_rel = put("kit", f"{c}-fitted", slot.fitted, "wav", 32)
+            synthetic_rel = put("extracted", c, slot.synthetic, "wav", 32)
+        doc["kit"][c]["fitted_file"] = fitted_rel
+        doc["kit"][c]["synthetic_file"] = synthetic_rel
+        if slot.origin == "extracted":
+            same = slot.synthetic is None or _same(slot.one_shot, slot.synthetic)
+            doc["kit"][c]["file"] = (doc["extracted"][c]["file"] if same and synthetic_rel is None
+                                     else synthetic_rel if same else put("kit", c, slot.one_shot, "wav", 32))
+        elif slot.origin == "fitted" and slot.fitted is not None and _same(slot.one_shot, slot.fitted):
+            doc["kit"][c]["file"] = fitted_rel
+        else:
+            doc["kit"][c]["file"] = put("kit", c, slot.one_shot, "wav", 32)
     saved_stems: StemFiles | None = None
     if session.stems is not None:
         st = session.stems
@@ -220,6 +233,10 @@ def _write_payload(session: "Session", folder: Path, reuse: Path | None,
         saved_stems = (st, {c: (doc["stems"]["files"][c], doc["stems"]["scales"][c])
                                          for c in doc["stems"]["files"]})
     return doc, sorted(written), saved_stems
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
 
 
 def _remove_leftovers(p: Path) -> None:
@@ -323,7 +340,8 @@ def read_session(path: PathLike) -> LoadedSession:
         src = doc["source"]
         source = SourceInfo(src.get("path"), src.get("sha256"), int(src["sample_rate"]),
                             float(src["duration_s"]), int(src.get("channels", 1)))
-        extracted = {c: (read_one_shot(doc["extracted"][c]["file"]), float(doc["extracted"][c]["track_gain"]))
+        extracted_files = {c: doc["extracted"][c]["file"] for c in classes}
+        extracted = {c: (read_one_shot(extracted_files[c]), float(doc["extracted"][c]["track_gain"]))
                      for c in classes}
         hits = {c: tuple(sorted(SessionHit(float(h["time_s"]), int(h["id"]), float(h["velocity"]))
                                 for h in doc["hits"].get(c, ()))) for c in classes}
@@ -331,12 +349,21 @@ def read_session(path: PathLike) -> LoadedSession:
         for c in classes:
             k = dict(doc["kit"][c])
             rel = k.pop("file")
-            one_shot = extracted[c][0] if k.get("origin") == "extracted" else read_one_shot(rel)
+            fitted_rel, synthetic_rel = k.pop("fitted_file"), k.pop("synthetic_file")
+            if (fitted_rel is None) != (synthetic_rel is None):
+                raise SessionError(f"{jp}: the kit slot of {c} names only one of fitted_file and synthetic_file")
+            by_file: dict[str, np.ndarray] = {}
+            for r in (extracted_files[c], fitted_rel, synthetic_rel):
+                if r is not None and r not in by_file:
+                    by_file[r] = extracted[c][0] if r == extracted_files[c] else read_one_shot(r)
+            if rel not in by_file:
+                by_file[rel] = read_one_shot(rel)
             k["choked_by"] = tuple(k.get("choked_by", ()))
             unknown = set(k) - set(KIT_SCALARS)
             if unknown:
                 raise SessionError(f"{jp}: unknown kit settings {sorted(unknown)} for {c}")
-            kit[c] = KitSlot(one_shot, **k)
+            kit[c] = KitSlot(by_file[rel], **k, fitted=None if fitted_rel is None else by_file[fitted_rel],
+                             synthetic=None if synthetic_rel is None else by_file[synthetic_rel])
         mixer: dict[str, ChannelStrip] = {}
         for c in classes + (MASTER, RESIDUAL):
             m = dict(doc["mixer"][c])

@@ -16,11 +16,20 @@ from typing import Callable
 from ..errors import SchemaTooNewError, SessionError
 
 #: The session.json format this version writes and reads.
-SESSION_SCHEMA_VERSION = 1
+SESSION_SCHEMA_VERSION = 2
 
-#: ``{n: step}``: ``step(doc)`` turns a version-``n`` document into a version-``n + 1`` one. Version 1 is
-#: the first, so there are none yet.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+def _v1_to_v2(doc: dict) -> dict:
+    """Version 2 keeps one-shots fitted to the record beside the synthetic ones (``kit.<CLS>.fitted_file``
+    and ``synthetic_file``); a version-1 session has none."""
+    for slot in doc["kit"].values():
+        slot.setdefault("fitted_file", None)
+        slot.setdefault("synthetic_file", None)
+    return doc
+
+
+#: ``{n: step}``: ``step(doc)`` turns a version-``n`` document into a version-``n + 1`` one.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 def schema_version(doc: dict, doc_path: Path) -> int:

@@ -10,6 +10,7 @@ import pytest
 from idm_host.audio import save_audio
 from idm_host.errors import SchemaTooNewError, SessionError
 from idm_host.session import (AddHits, ReplaceSample, Session, SetEffects, SetKitParams, SetMixer, SetTempo)
+from idm_host.session import SESSION_SCHEMA_VERSION
 from sessionkit import SR, make_analysis
 
 
@@ -55,7 +56,7 @@ def test_save_load_round_trip(edited, tmp_path):
     new = back.apply(AddHits("KD", [(1.0, 1.0)])).hit_ids[0]
     assert new > max(h.id for hs in edited.hits.values() for h in hs)
     doc = json.loads((path / "session.json").read_text())
-    assert doc["schema_version"] == 1 and doc["source"]["sha256"] == edited.source.sha256
+    assert doc["schema_version"] == SESSION_SCHEMA_VERSION == 2 and doc["source"]["sha256"] == edited.source.sha256
 
 
 def test_resave_keeps_unchanged_files_and_removes_stale(edited, tmp_path):
