@@ -120,11 +120,20 @@ RESEPARATE_MASKING = (("auto", "Automatic (fitted to the record)"), ("adaptive",
                       ("power", "Power-ratio Masks"), ("wiener", "Magnitude-ratio Masks"))
 
 
+@dataclass(frozen=True)
+class Reseparated:
+    """What :func:`reseparate` made: the new stems, and the one-shots fitted to the record
+    (``{class: float32 one-shot}``) when the masks were fitted (else ``None``)."""
+
+    stems: Stems
+    fitted: dict[str, np.ndarray] | None
+
+
 def reseparate(session: Session, mixture: Audio, *, separators: SeparatorCache, masking: str = "auto",
-               progress: ProgressCallback | None = None) -> Stems:
-    """Separate the mixture again with the session's edited hits as the onsets (the session's kit as
-    the starting templates); ``masking`` is the engine's mode ("auto": fitted to the record, as the
-    hits are the user's)."""
+               progress: ProgressCallback | None = None) -> Reseparated:
+    """Separate the mixture again with the session's edited hits as the onsets (the model's synthetic
+    one-shots as the starting templates, so re-separating twice fits the same kit); ``masking`` is the
+    engine's mode ("auto": fitted to the record, as the hits are the user's)."""
     if mixture is None:
         raise SessionError("the source audio is not available; relink it before re-separating")
     stage = Stage(progress)
@@ -132,8 +141,12 @@ def reseparate(session: Session, mixture: Audio, *, separators: SeparatorCache, 
     sep = separators.get(session.model or "default") if session.model not in ("", "synthetic") else \
         separators.get("default")
     with separators.use_lock:
-        return sep.separate(mixture, session.transcription(), kit=session.kit_arrays(), masking=masking,
-                            progress=stage.sub(0.05, 1.0))
+        analysis = sep.analyze(mixture, session.transcription(), kit=session.kit_arrays(), masking=masking,
+                               progress=stage.sub(0.05, 1.0))
+    fitted = None
+    if "synthetic_kit" in (analysis.extra or {}):
+        fitted = {c: analysis.kit.one_shot(c) for c in session.classes if c in analysis.kit.classes}
+    return Reseparated(analysis.stems, fitted)
 
 
 def save_session(session: Session, path: str | Path, *, overwrite: bool = False,

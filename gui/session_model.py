@@ -17,7 +17,8 @@ from PyQt6.QtGui import QAction, QKeySequence
 from idm_host.errors import IdmError
 from idm_host.session import (
     MASTER, RESIDUAL, AddHits, Change, Command, Compound, DeleteHits, MoveHits, Quantize, ReplaceSample,
-    RevertSample, Session, SetEffects, SetKitParams, SetMixer, SetStems, SetTempo, SetVelocity,
+    RevertSample, Session, SetEffects, SetFittedKit, SetKitParams, SetMixer, SetStems, SetTempo, SetVelocity,
+    UseFitted,
 )
 from idm_host.tempo import Tempo
 from idm_host.types import Audio, Stems
@@ -339,8 +340,24 @@ class SessionModel(QObject):
             return False
         return self.apply(cmd) is not None
 
+    def set_stems_and_kit(self, stems: Stems, fitted: Mapping[str, Any] | None, *, label: str = "re-separate") -> bool:
+        """Replace the stems and, when the separation fitted one-shots to the record (``{class: one-shot}``),
+        the model's kit slots with them (user samples stay), as one undo step."""
+        if not fitted:
+            return self.set_stems(stems, label=label)
+        try:
+            cmd: Command = Compound([SetStems(stems), SetFittedKit(fitted)], label=label)
+        except IdmError as exc:
+            self.error_occurred.emit(str(exc))
+            return False
+        return self.apply(cmd) is not None
+
     def revert_sample(self, symbol: str) -> bool:
         return self.apply(RevertSample(symbol)) is not None
+
+    def use_fitted(self, symbol: str, fitted: bool) -> bool:
+        """Play ``symbol``'s one-shot fitted to the record (``True``) or the model's synthetic one (undoable)."""
+        return self.apply(UseFitted(symbol, fitted)) is not None
 
     def set_kit_params(self, symbol: str, *, merge_key: Any = None, **params: Any) -> bool:
         return self.apply(SetKitParams(symbol, merge_key=merge_key, **params)) is not None

@@ -145,9 +145,10 @@ class FileActions:
                          self.model.mixture, separators=self.separators,
                          masking=getattr(self, "reseparate_masking", "auto"))
 
-    def _on_reseparated(self, stems: Any) -> None:
-        if self.model.set_stems(stems, label="re-separate"):
-            self.statusBar().showMessage("Stems updated from your edited hits (Undo restores the old ones)", 6000)
+    def _on_reseparated(self, result: Any) -> None:
+        if self.model.set_stems_and_kit(result.stems, result.fitted, label="re-separate"):
+            what = "Stems and the fitted kit" if result.fitted else "Stems"
+            self.statusBar().showMessage(f"{what} updated from your edited hits (Undo restores the old ones)", 6000)
 
     # ------------------------------------------------------------------ drag out
     # ------------------------------------------------------------------ drag out, drop in

@@ -1,5 +1,5 @@
 """The kit: one tile per class with the one-shot's waveform, audition, replace (drop or dialog),
-revert, velocity curve, tune and gain. Tiles send intents to the session model and follow it."""
+revert, fitted-to-the-record or synthetic one-shot, velocity curve, tune and gain. Tiles send intents to the session model and follow it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -113,6 +113,9 @@ class KitTile(QFrame):
         self.replace_button.setToolTip("Use a sample file for this drum (or drop a file on the tile)")
         self.revert_button = QPushButton("Revert")
         self.revert_button.setToolTip("Go back to the one-shot the model extracted")
+        self.fit_button = QPushButton("Synthetic")
+        self.fit_button.setCheckable(True)
+        self.fit_button.setToolTip("Play the model's synthetic one-shot instead of the one fitted to the record")
         self.tune = QDoubleSpinBox()
         self.tune.setRange(-24.0, 24.0)
         self.tune.setSingleStep(0.5)
@@ -138,6 +141,7 @@ class KitTile(QFrame):
         buttons.addWidget(self.play_button)
         buttons.addWidget(self.replace_button)
         buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.fit_button)
         params = QGridLayout()
         params.addWidget(QLabel("Tune"), 0, 0)
         params.addWidget(self.tune, 0, 1)
@@ -162,6 +166,7 @@ class KitTile(QFrame):
         self.play_button.clicked.connect(lambda: self.audition_requested.emit(self.symbol))
         self.replace_button.clicked.connect(self._on_replace_clicked)
         self.revert_button.clicked.connect(lambda: self.model.revert_sample(self.symbol))
+        self.fit_button.clicked.connect(lambda checked: self.model.use_fitted(self.symbol, not checked))
         self.tune.valueChanged.connect(
             lambda v: self.model.set_kit_params(self.symbol, tune_semitones=float(v), merge_key=("tune", self.symbol)))
         self.gain.valueChanged.connect(
@@ -181,10 +186,17 @@ class KitTile(QFrame):
         if slot.origin == "file":
             name = Path(slot.sample_path).name if slot.sample_path else "user sample"
             self.origin_label.setText(f"sample: {name}")
+        elif slot.origin == "fitted":
+            self.origin_label.setText("fitted to the record")
+        elif slot.fitted is not None:
+            self.origin_label.setText("synthetic (model's one-shot)")
         else:
             self.origin_label.setText("extracted by the model")
-        self.revert_button.setEnabled(slot.origin != "extracted")
-        blockers = [QSignalBlocker(w) for w in (self.tune, self.gain, self.curve, self.amount)]
+        self.revert_button.setEnabled(slot.origin == "file")
+        blockers = [QSignalBlocker(w) for w in (self.tune, self.gain, self.curve, self.amount, self.fit_button)]
+        self.fit_button.setVisible(slot.fitted is not None)
+        self.fit_button.setEnabled(slot.origin != "file")
+        self.fit_button.setChecked(slot.origin == "extracted" and slot.fitted is not None)
         self.tune.setValue(slot.tune_semitones)
         self.gain.setValue(slot.gain_db)
         self.curve.setCurrentText(slot.velocity_curve)

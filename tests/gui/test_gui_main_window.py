@@ -338,3 +338,36 @@ def test_reseparate_masking_choice_reaches_the_engine(qtbot, window, separator, 
             assert w.reseparate()
         want = separator.separate(w.model.mixture, s.transcription(), kit=s.kit_arrays(), masking=mode)
         np.testing.assert_allclose(s.stems.audio, want.audio, atol=1e-6)
+
+
+def test_reseparate_fits_the_kit_and_leaves_user_samples(qtbot, window, demo_loop):
+    w = window
+    open_and_wait(qtbot, w, demo_loop)
+    s = w.model.session
+    assert all(slot.fitted is None for slot in s.kit.values())  # the model's own hits: no fit
+    from idm_host.session import ReplaceSample
+
+    user = np.hanning(500).astype(np.float32)
+    w.model.apply(ReplaceSample("KD", samples=user, sample_rate=s.sample_rate, name="kick.wav"))
+    kd = s.kit["KD"]
+    action = next(a for a in w.masking_group.actions() if a.data() == "adaptive")
+    action.trigger()
+    with qtbot.waitSignal(w.model.stems_changed, timeout=ANALYSIS_TIMEOUT_MS):
+        assert w.reseparate()
+    assert s.kit["KD"] == kd  # the user's sample is untouched
+    others = [c for c in s.classes if c != "KD"]
+    for c in others:
+        slot = s.kit[c]
+        assert slot.origin == "fitted" and slot.fitted is not None
+        np.testing.assert_array_equal(slot.synthetic, s.extracted_one_shot(c)[0])
+    first = {c: s.kit[c].fitted.copy() for c in others}
+    assert any(not np.array_equal(first[c], s.extracted_one_shot(c)[0]) for c in others)
+    assert w.kit_panel.tiles["SD"].origin_label.text() == "fitted to the record"
+    with qtbot.waitSignal(w.model.stems_changed, timeout=ANALYSIS_TIMEOUT_MS):
+        assert w.reseparate()  # the fit starts from the synthetic one-shots: the same kit again
+    for c in others:
+        np.testing.assert_allclose(s.kit[c].fitted, first[c], atol=1e-6)
+    w.model.undo()
+    w.model.undo()  # both re-separations undone: back to the model's one-shots
+    assert all(s.kit[c].origin == "extracted" and s.kit[c].fitted is None for c in others)
+    assert s.kit["KD"] == kd
