@@ -181,7 +181,8 @@ class ExportOptions:
         bit_depth: 24, or 32 (float; FLAC stores 24).
         mix: write the rendered mix (with kit, mixer and effects) as ``mix.<fmt>``.
         midi: write ``<name>.mid`` with ``drum_map``.
-        kit: write each class's one-shot in use as ``kit/<class>.<fmt>``.
+        kit: write each class's one-shot in use as ``kit/<class>.<fmt>``, and for a slot fitted to the
+            record its synthetic one-shot as ``kit/synthetic/<class>.<fmt>`` (as ``idm-host separate``).
         overwrite: replace files that exist (otherwise an existing file stops the export first).
     """
 
@@ -211,7 +212,10 @@ def planned_files(session: Session, opts: ExportOptions) -> list[Path]:
     if opts.midi:
         out.append(folder / f"{opts.name}.mid")
     if opts.kit:
-        out += [folder / "kit" / f"{c}.{ext}" for c in session.classes]
+        for c in session.classes:
+            out.append(folder / "kit" / f"{c}.{ext}")
+            if session.kit[c].synthetic is not None:
+                out.append(folder / "kit" / "synthetic" / f"{c}.{ext}")
     return out
 
 
@@ -270,6 +274,12 @@ def export(session: Session, opts: ExportOptions, *, progress: ProgressCallback 
             written.append(save_audio(p, np.asarray(session.kit[c].one_shot), session.sample_rate,
                                       format=opts.audio_format, bit_depth=depth, overwrite=opts.overwrite))
             tick(f"one-shot {c}")
+            synthetic = session.kit[c].synthetic
+            if synthetic is not None:  # kit/ plays like the record; kit/synthetic/ is the model's own (as `separate`)
+                p = Path(opts.folder) / "kit" / "synthetic" / f"{c}.{opts.audio_format}"
+                written.append(save_audio(p, np.asarray(synthetic), session.sample_rate, format=opts.audio_format,
+                                          bit_depth=depth, overwrite=opts.overwrite))
+                tick(f"synthetic one-shot {c}")
     stage(1.0, "exported")
     return written
 

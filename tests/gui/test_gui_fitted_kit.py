@@ -55,3 +55,31 @@ def test_plain_slots_have_no_switch(qtbot, session_model):
     panel.show()
     tile = panel.tiles["KD"]
     assert tile.origin_label.text() == "extracted by the model" and not tile.fit_button.isVisible()
+
+
+def test_export_writes_the_fitted_and_the_synthetic_kit(tmp_path, loop_analysis):
+    from gui.document import ExportOptions, export, planned_files
+    from idm_host.audio import load_audio
+    from idm_host.session import ReplaceSample, Session, UseFitted
+
+    synthetic = loop_analysis.kit
+    fitted = Kit(synthetic.classes, (synthetic.one_shots * np.float32(0.5)).astype(np.float32),
+                 synthetic.sample_rate, synthetic.track_gains, synthetic.velocity_scale)
+    s = Session.from_analysis(dataclasses.replace(loop_analysis, kit=fitted, extra={"synthetic_kit": synthetic}))
+    s.apply(UseFitted("HH_CHH", fitted=False))
+    user = np.hanning(300).astype(np.float32)
+    s.apply(ReplaceSample("KD", samples=user, sample_rate=s.sample_rate))
+    opts = ExportOptions(folder=tmp_path, name="x", stems=False, audio_format="wav", bit_depth=32, mix=False,
+                         midi=False, kit=True)
+    written = export(s, opts)
+    assert written == planned_files(s, opts)
+
+    def read(rel):
+        return load_audio(tmp_path / rel, sample_rate=None).samples[0]
+
+    np.testing.assert_array_equal(read("kit/SD.wav"), fitted.one_shot("SD"))
+    np.testing.assert_array_equal(read("kit/synthetic/SD.wav"), synthetic.one_shot("SD"))
+    np.testing.assert_array_equal(read("kit/HH_CHH.wav"), synthetic.one_shot("HH_CHH"))  # the one in use
+    np.testing.assert_array_equal(read("kit/KD.wav"), user)
+    assert sorted(p.name for p in (tmp_path / "kit" / "synthetic").iterdir()) == sorted(
+        f"{c}.wav" for c in s.classes)
