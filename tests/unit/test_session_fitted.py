@@ -102,3 +102,19 @@ def test_a_new_fit_updates_model_slots_and_leaves_user_samples():
         assert np.array_equal(s.kit[c].synthetic, s.extracted_one_shot(c)[0])
     s.undo()
     assert all(s.kit[c].fitted is None for c in s.classes)
+
+
+def test_a_real_adaptive_analysis_gives_fitted_slots(separator, demo_loop, tmp_path):
+    """The engine's own adaptive analysis (the model's hits given back as the user's) into a session."""
+    plain = separator.analyze(demo_loop)
+    a = separator.analyze(demo_loop, plain.transcription, masking="adaptive")
+    assert "synthetic_kit" in a.extra
+    s = Session.from_analysis(a)
+    for c in s.classes:
+        slot = s.kit[c]
+        assert slot.origin == "fitted"
+        np.testing.assert_array_equal(slot.one_shot, a.kit.one_shot(c))
+        np.testing.assert_array_equal(slot.synthetic, a.extra["synthetic_kit"].one_shot(c))
+    assert any(not np.array_equal(s.kit[c].fitted, s.kit[c].synthetic) for c in s.classes)
+    back = Session.load(s.save(tmp_path / "real"))
+    assert back.state == s.state
