@@ -64,6 +64,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def print_summary(args: argparse.Namespace, summary: Any, line: str) -> None:
+    """A command's outcome: ``summary`` as JSON on stdout with ``--json``, else ``line`` unless ``--quiet``."""
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        print(line)
+
+
 def install_termination_handler() -> None:
     """Turn SIGTERM into :class:`~idm_host.errors.Terminated` (a KeyboardInterrupt) in the main
     thread, so a terminated run cleans up (temporary folders, locks) exactly as Ctrl-C does."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_command, add_model_flags, print_json, progress_bar
+from ._common import add_command, add_model_flags, print_json, print_summary, progress_bar
 from .separate import MASKING_CHOICES
 
 
@@ -77,10 +77,7 @@ def _render(args: argparse.Namespace) -> int:
                              progress=cb)
     summary = {"dataset": str(out), "clips": args.clips, "kits": [k.name for k in kits],
                "patterns": [str(f) for f in patterns.files] or ["generator"]}
-    if args.json:
-        print_json(summary)
-    elif not args.quiet:
-        print(f"wrote {args.clips} clips from {len(kits)} kit(s) to {out}")
+    print_summary(args, summary, f"wrote {args.clips} clips from {len(kits)} kit(s) to {out}")
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_output_flags, print_json, progress_bar
+from ._common import add_output_flags, print_json, print_summary, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,10 +64,8 @@ def run_send(args: argparse.Namespace) -> int:
             n = send_midi(source, port, realtime=args.realtime, drum_map=args.drum_map, progress=cb)
     finally:
         port.close()
-    if args.json:
-        print_json({"file": str(path), "port": port.name, "messages": n, "realtime": args.realtime})
-    elif not args.quiet:
-        print(f"sent {n} MIDI messages to {port.name}")
+    print_summary(args, {"file": str(path), "port": port.name, "messages": n, "realtime": args.realtime},
+                  f"sent {n} MIDI messages to {port.name}")
     return 0
 
 

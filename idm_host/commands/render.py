@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import add_command, add_model_flags, add_output_flags, print_json, progress_bar
+from ._common import add_command, add_model_flags, add_output_flags, print_summary, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,8 +94,6 @@ def run(args: argparse.Namespace) -> int:
         "peak": float(abs(result.mix).max()) if result.mix.size else 0.0,
         "session": str(saved) if saved else None, "seconds": round(time.perf_counter() - t0, 3),
     }
-    if args.json:
-        print_json(summary)
-    elif not args.quiet:
-        print(f"wrote {len(files)} files to {args.out} ({summary['duration_s']:.1f} s, peak {summary['peak']:.2f})")
+    print_summary(args, summary,
+                  f"wrote {len(files)} files to {args.out} ({summary['duration_s']:.1f} s, peak {summary['peak']:.2f})")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_model_flags, add_output_flags, print_json, progress_bar
+from ._common import add_model_flags, add_output_flags, print_json, print_summary, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +43,7 @@ def run_new(args: argparse.Namespace) -> int:
     session = Session.from_analysis(analysis, source=args.audio, keep_stems=not args.no_stems)
     path = session.save(out, overwrite=args.overwrite)
     info = session.info()
-    if args.json:
-        print_json(info)
-    elif not args.quiet:
-        print(f"{path}: {info['n_hits']} hits, {session.tempo.bpm:g} BPM, {info['duration_s']:.1f} s")
+    print_summary(args, info, f"{path}: {info['n_hits']} hits, {session.tempo.bpm:g} BPM, {info['duration_s']:.1f} s")
     return 0
 
 
