@@ -348,11 +348,16 @@ def test_resources_send_every_file_to_the_workers_that_offer_them(clips, cluster
 def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster, tmp_path):
     """SIGINT to the client while a worker writes a file: the client exits promptly (130) with one
     line counting the files done; the workers stop their files (or finish them, if past their last
-    step); no temporary is left and no track folder is partial; the same command then does the rest."""
+    step); no temporary is left and no track folder is partial; the same command then does the rest.
+
+    Six files, so that the first file seen writing is not the batch's last: with three, a loaded
+    machine once let the poll below see only the last file's temporary folder, and the batch was
+    complete (exit 0) by the time the signal came."""
     import re
 
     address, _ = cluster
-    folder = _folder(clips, tmp_path / "in", {"a.wav": "c00.wav", "b.wav": "c00.wav", "c.wav": "c00.wav"})
+    names = "abcdef"
+    folder = _folder(clips, tmp_path / "in", {f"{n}.wav": "c00.wav" for n in names})
     out = tmp_path / "out"
     p = subprocess.Popen(cli_cmd("separate", folder, "--out", out, "--json-lines", "--scheduler", address),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
@@ -370,9 +375,9 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
         if p.poll() is None:
             p.kill()
     assert sent is not None, "no worker was caught writing"
-    assert p.returncode == 130, stderr
+    assert p.returncode == 130, (stderr, stdout)
     assert took < 30, took  # at most 5 s of waiting for the workers, then the client's close
-    m = re.fullmatch(r"idm-host: interrupted: (\d) of 3 files done; run the same command again to resume "
+    m = re.fullmatch(r"idm-host: interrupted: (\d) of 6 files done; run the same command again to resume "
                      r"\(it skips the done files\)(; \d files? in progress on the workers stops? at (its|their) "
                      r"next step, leaving nothing partial)?\n", stderr)
     assert m, stderr
@@ -389,5 +394,5 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
 
     again = cli("separate", folder, "--out", out, "--json", "--scheduler", address)
     s = json.loads(again.stdout)
-    assert (s["done"], s["skipped"], s["failed"]) == (3 - len(tracks), len(tracks), 0), again.stderr
-    assert _tracks(out) == {"a": 30, "b": 30, "c": 30} and _hidden(out) == []
+    assert (s["done"], s["skipped"], s["failed"]) == (6 - len(tracks), len(tracks), 0), again.stderr
+    assert _tracks(out) == {n: 30 for n in names} and _hidden(out) == []
