@@ -41,6 +41,7 @@ Everything here is deterministic: no random initialisation, fixed iteration coun
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -186,23 +187,37 @@ def _mm_nr_rf(g: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("nr,rf->nf", g, b)
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Torch on one thread while the fit runs. Its dense products (frames x bins by the six residual
+class _OneTorchThread:
+    """Torch on one thread while a fit runs. Its dense products (frames x bins by the six residual
     components) and its few STFTs are too small for a second thread to pay: on the project's 2
     cores, with other work running, one thread did such a product in 0.3-0.45 ms of CPU where two
     took 7.6-12 ms and numpy's einsum loop 1.2-1.7 ms, and |STFT| of 10 s of stereo took 20 against
-    34 ms (BENCHMARKS.md, "Masking modes"). The setting is the process's and is restored on exit;
-    the fit runs once per analysis, before any block is masked."""
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
+    34 ms (BENCHMARKS.md, "Masking modes"). The setting is the process's: fits that overlap (from
+    several threads) share one save and restore, so the count in force before the first is back
+    when the last ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved = 1
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._active == 0:
+                self._saved = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    torch.set_num_threads(self._saved)
+
+
+_one_torch_thread = _OneTorchThread()
 
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -261,3 +261,43 @@ def test_cli_separate_with_onsets_writes_both_kits(analyses, clip, hits, officia
         np.testing.assert_allclose(load_audio(out / "kit" / "synthetic" / f"{c}.wav", sample_rate=None).samples[0],
                                    an.extra["synthetic_kit"].one_shots[i], atol=2e-4)
     np.testing.assert_allclose(total, clip.samples, atol=1e-5)
+
+
+def test_overlapping_fits_restore_torch_threads_as_they_were():
+    """Two fits that overlap in two threads (the second starts while the first runs, the first ends
+    first) both run on one torch thread, and the count in force before them is back afterwards."""
+    import threading
+
+    import torch
+
+    from idm_host.masking import _one_torch_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inside: list[int] = []
+        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+        def first():
+            with _one_torch_thread():
+                first_in.set()
+                second_in.wait(10)
+                inside.append(torch.get_num_threads())
+            first_out.set()
+
+        def second():
+            first_in.wait(10)
+            with _one_torch_thread():
+                second_in.set()
+                first_out.wait(10)
+                inside.append(torch.get_num_threads())  # the first fit has ended: still one thread
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert inside == [1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
