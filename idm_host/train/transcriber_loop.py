@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import math
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -317,8 +318,6 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(settings.threads)
     ckpt_path = out / "checkpoint.pt"
-    net = CRNN(TranscriberConfig.from_dict({**settings.network, "classes": tuple(classes)}))
-    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, best, elapsed_before = 0, -1.0, 0.0
     ck: dict[str, Any] = {}
     if not resume and not overwrite and (ckpt_path.exists() or (out / "best.pt").exists()):
@@ -334,22 +333,28 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
             raise IdmError("--init continues the sizes of the weights it starts from; the network sizes cannot be "
                            "changed with it")
         net = start.network
-        opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         log.info("starting from %s (sha256 %s)", init, start.sha256[:12])
-    if resume:
+    elif resume:
         if not ckpt_path.is_file():
             raise IdmError(f"{ckpt_path}: nothing to resume; start without --resume")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        config = TranscriberConfig.from_dict(ck["config"])
+        try:
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            config = TranscriberConfig.from_dict(ck["config"])
+        except (RuntimeError, EOFError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+            raise IdmError(f"{ckpt_path}: not a readable transcriber checkpoint ({exc.__class__.__name__}: {exc}); "
+                           "start again with --overwrite") from None
         if tuple(config.classes) != tuple(classes):
             raise IdmError(f"{ckpt_path}: classes {list(config.classes)} differ from the data config's "
                            f"{list(classes)}")
         net = CRNN(config)
-        opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
         step, best, elapsed_before = int(ck["step"]), float(ck["best"]), float(ck.get("elapsed_s", 0.0))
         log.info("resumed at step %d (best %.4f)", step, best)
+    else:
+        net = CRNN(TranscriberConfig.from_dict({**settings.network, "classes": tuple(classes)}))
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    if resume:
+        opt.load_state_dict(ck["optim"])
     ema = None
     if settings.ema_decay > 0:
         ema = (WeightAverage(net, settings.ema_decay, ck["ema"], int(ck.get("ema_updates", 0))) if "ema" in ck

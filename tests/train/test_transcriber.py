@@ -348,3 +348,13 @@ def test_train_transcriber_refuses_bad_network_sizes_before_loading_anything(tmp
     assert main(["train-transcriber", "--data", str(cfg), "--out", str(tmp_path / "run"), *flags]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated checkpoint"])
+def test_resuming_from_an_unreadable_checkpoint_is_one_clear_error_and_keeps_it(tmp_path, content):
+    from idm_host.train.transcriber_loop import TrainSettings, train
+
+    (tmp_path / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(IdmError, match="not a readable transcriber checkpoint.*--overwrite"):
+        train(TrainSettings(out=str(tmp_path)), [], [], resume=True)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == content
