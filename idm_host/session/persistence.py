@@ -207,10 +207,8 @@ def _write_payload(session: "Session", folder: Path, reuse: Path | None,
             synthetic_rel = put("extracted", c, slot.synthetic, "wav", 32)
         doc["kit"][c]["fitted_file"] = fitted_rel
         doc["kit"][c]["synthetic_file"] = synthetic_rel
-        if slot.origin == "extracted":
-            same = slot.synthetic is None or _same(slot.one_shot, slot.synthetic)
-            doc["kit"][c]["file"] = (doc["extracted"][c]["file"] if same and synthetic_rel is None
-                                     else synthetic_rel if same else put("kit", c, slot.one_shot, "wav", 32))
+        if slot.origin == "extracted" and _same(slot.one_shot, one_shot):
+            doc["kit"][c]["file"] = doc["extracted"][c]["file"]
         elif slot.origin == "fitted" and slot.fitted is not None and _same(slot.one_shot, slot.fitted):
             doc["kit"][c]["file"] = fitted_rel
         else:
