@@ -188,3 +188,29 @@ def augment_kit(kit: SampledKit, rng: np.random.Generator, *, pitch_st: float = 
             layers.append(SampleLayer(x.astype(np.float32), layer.min_velocity, layer.max_velocity, layer.gain))
         out[note] = (Instrument(inst.name, inst.note, tuple(layers), inst.gain),)
     return SampledKit(kit.name, out, kit.sample_rate, kit.source, kit.kind), changes
+
+
+def mix_kits(kits: list[SampledKit] | tuple[SampledKit, ...], rng: np.random.Generator
+             ) -> tuple[SampledKit, dict[str, str]]:
+    """A kit whose drum groups (kick, snare, hi-hat, toms, cymbals) each come from a random kit of
+    ``kits`` that has that group: combinations no single kit has, so that the network cannot learn
+    one kit's character for a class. A group keeps all its notes from one kit (the toms stay in
+    pitch order, the hats keep one character).
+
+    Returns:
+        the kit (one instrument per note) and ``sources``: per group, the name of the kit it came from.
+    """
+    if not kits:
+        raise ValueError("mix_kits needs at least one kit")
+    groups: dict[str, list[int]] = {}
+    for i, kit in enumerate(kits):
+        for g in {GM_KIT_NOTES[n][:2] for n in kit.instruments}:
+            groups.setdefault(g, []).append(i)
+    out: dict[int, tuple[Instrument, ...]] = {}
+    sources: dict[str, str] = {}
+    for g in sorted(groups):
+        kit = kits[groups[g][int(rng.integers(len(groups[g])))]].variant(rng)
+        sources[g] = kit.name
+        out.update({n: alts for n, alts in kit.instruments.items() if GM_KIT_NOTES[n][:2] == g})
+    name = "mix(" + ", ".join(f"{g}={k}" for g, k in sources.items()) + ")"
+    return SampledKit(name, out, kits[0].sample_rate, None, "mixed"), sources

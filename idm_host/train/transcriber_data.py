@@ -23,7 +23,7 @@ from ..transcriber.features import FRAME_RATE, n_frames
 from .data import playable_hits, worker_rng
 from .kits import PATTERN_NOTES, SampledKit
 from .patterns import STYLES, Pattern, generate_groove
-from .procedural import augment_kit, procedural_kit
+from .procedural import augment_kit, mix_kits, procedural_kit
 from .recording import record
 
 SR = MODEL_SAMPLE_RATE
@@ -176,12 +176,14 @@ class ExampleStream:
         record_strength: the recording augmentation's strength (0 = dry sum).
         procedural_reuse: examples drawn from one procedural kit before a new one is made.
         kit_weights: relative probabilities of the sampled kits (None: equal).
+        mix_p: probability that a sampled-kit example takes each drum group from another random
+            sampled kit (:func:`~idm_host.train.procedural.mix_kits`) before augmentation.
     """
 
     def __init__(self, kits: Sequence[SampledKit], *, classes: Sequence[str] = IDM_CLASSES, duration_s: float = 6.0,
                  seed: int = 0, procedural_p: float = 0.35, kit_aug_prob: float = 0.6, record_strength: float = 1.0,
                  procedural_reuse: int = 16, styles: Sequence[str] = STYLES,
-                 kit_weights: Sequence[float] | None = None):
+                 kit_weights: Sequence[float] | None = None, mix_p: float = 0.0):
         self.kits = list(kits)
         self.kit_p: np.ndarray | None = None
         if kit_weights is not None:
@@ -197,6 +199,7 @@ class ExampleStream:
         self.record_strength = record_strength
         self.procedural_reuse = procedural_reuse
         self.styles = tuple(styles)
+        self.mix_p = float(mix_p)
         self._proc: SampledKit | None = None
         self._proc_uses = 0
 
@@ -207,12 +210,18 @@ class ExampleStream:
                 self._proc_uses = 0
             self._proc_uses += 1
             return self._proc.variant(rng), {"kit": self._proc.name}
-        kit = self.kits[int(rng.integers(len(self.kits)) if self.kit_p is None
-                            else rng.choice(len(self.kits), p=self.kit_p))]
+        kit = self._pick(rng)
+        if self.mix_p > 0 and len(self.kits) > 1 and rng.random() < self.mix_p:
+            # one kit per drum group, each drawn with the kits' weights
+            kit, _ = mix_kits([self._pick(rng) for _ in range(5)], rng)
         if rng.random() < self.kit_aug_prob:
             aug, changes = augment_kit(kit, rng)
             return aug, {"kit": kit.name, "kit_changes": changes}
         return kit.variant(rng), {"kit": kit.name}
+
+    def _pick(self, rng: np.random.Generator) -> SampledKit:
+        return self.kits[int(rng.integers(len(self.kits)) if self.kit_p is None
+                             else rng.choice(len(self.kits), p=self.kit_p))]
 
     def example(self, rng: np.random.Generator) -> Example:
         kit, meta = self._kit(rng)

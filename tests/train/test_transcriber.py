@@ -9,8 +9,8 @@ import torch
 
 from idm_host.classes import IDM_CLASSES
 from idm_host.errors import IdmError, ModelError
-from idm_host.train.kits import Instrument, SampleLayer, SampledKit
-from idm_host.train.procedural import augment_kit, change_decay, procedural_kit
+from idm_host.train.kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKit
+from idm_host.train.procedural import augment_kit, change_decay, mix_kits, procedural_kit
 from idm_host.train.recording import bleed
 from idm_host.train.transcriber_data import ExampleStream, class_rates, play, targets
 from idm_host.train.transcriber_loop import STREAM_RATES, loss_fn, positive_weights
@@ -57,6 +57,31 @@ def test_kits_are_drawn_in_proportion_to_their_weights():
     assert abs(share["a"] - 0.6) < 0.032 and abs(share["b"] - 0.3) < 0.032 and abs(share["c"] - 0.1) < 0.032, share
     with pytest.raises(ValueError, match="3 positive weights"):
         ExampleStream(kits, kit_weights=[1.0, 0.0, 1.0])
+
+
+def test_mixed_kits_take_each_drum_group_whole_from_one_source_kit():
+    a, b = procedural_kit(11), procedural_kit(12)
+    a = SampledKit("a", a.instruments)
+    b = SampledKit("b", {n: v for n, v in b.instruments.items() if n not in (41, 43, 45, 47, 48, 50)})  # no toms
+    rng = np.random.default_rng(0)
+    seen: dict[str, set[str]] = {}
+    for _ in range(60):
+        kit, sources = mix_kits([a, b], rng)
+        assert set(kit.classes) == set(IDM_CLASSES)
+        assert sources["TT"] == "a"  # only kit a has toms
+        for note, (inst,) in kit.instruments.items():
+            group = GM_KIT_NOTES[note][:2]
+            src = a if sources[group] == "a" else b
+            assert any(inst is alt for alt in src.instruments[note]), (note, sources)
+        for g, k in sources.items():
+            seen.setdefault(g, set()).add(k)
+    # every group that both kits have comes from either
+    assert all(seen[g] == {"a", "b"} for g in ("KD", "SD", "HH", "CY")), seen
+    # the training stream mixes only when asked
+    s = ExampleStream([a, b], procedural_p=0.0, kit_aug_prob=0.0, mix_p=1.0)
+    assert s._kit(rng)[1]["kit"].startswith("mix(")
+    s = ExampleStream([a, b], procedural_p=0.0, kit_aug_prob=0.0)
+    assert s._kit(rng)[1]["kit"] in ("a", "b")
 
 
 def test_a_missed_rare_onset_costs_more_than_a_missed_kick():
