@@ -16,9 +16,10 @@ DEVICE_HELP = "auto, cpu or cuda (default: %(default)s)"
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, run: Callable[[argparse.Namespace], int], *,
-                help: str, description: str) -> argparse.ArgumentParser:
-    """Register the sub-command ``name`` (its line in ``idm-host --help`` and its own ``--help`` text)
-    with ``run`` as the handler ``idm_host.cli`` calls; returns its parser for the options."""
+                help: str, description: str | None = None) -> argparse.ArgumentParser:
+    """Register the sub-command ``name`` (its line in its parent's ``--help`` and its own ``--help`` text)
+    with ``run`` as the handler ``idm_host.cli`` calls; returns its parser for the options. ``sub`` is
+    ``idm-host``'s sub-parsers or a command's own (``idm-host models list``)."""
     parser = sub.add_parser(name, help=help, description=description)
     parser.set_defaults(func=run)
     return parser

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("gui", help="open the desktop drum editor (idm-studio)",
-                              description="Open the desktop drum editor, optionally with FILE.")
+    p = add_command(subparsers, "gui", _run, help="open the desktop drum editor (idm-studio)",
+                    description="Open the desktop drum editor, optionally with FILE.")
     p.add_argument("file", nargs="?", help="an audio file to analyse, or a .idmsession folder")
     p.add_argument("--model", default="default", help="model name or weights path")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_output_flags, print_json, print_summary, progress_bar
+from ._common import add_command, add_output_flags, print_json, print_summary, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("midi", help="send MIDI to a port; list ports and drum maps")
     msub = p.add_subparsers(dest="midi_command", metavar="ACTION", required=True)
 
-    send = msub.add_parser(
-        "send", help="send a .mid file or onsets JSON to a MIDI output port",
+    send = add_command(
+        msub, "send", run_send, help="send a .mid file or onsets JSON to a MIDI output port",
         description="Send drum notes to a MIDI output port (python-rtmidi). Without --port a virtual "
         "port named idm-host is opened for a DAW to connect to. Where no MIDI system exists, use "
         "`idm-host serve` and the /idm/midi/notes OSC request instead.")
@@ -25,17 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     send.add_argument("--wait-s", type=float, default=0.0, metavar="S",
                       help="with a virtual port, wait this long for the DAW to connect before sending")
     add_output_flags(send)
-    send.set_defaults(func=run_send)
 
-    ports = msub.add_parser("ports", help="list MIDI output ports")
+    ports = add_command(msub, "ports", run_ports, help="list MIDI output ports")
     ports.add_argument("--backend", metavar="NAME", help="mido backend name")
     add_output_flags(ports)
-    ports.set_defaults(func=run_ports)
 
-    maps = msub.add_parser("maps", help="list drum maps with their notes (36 = C1; FL Studio: C3)")
+    maps = add_command(msub, "maps", run_maps, help="list drum maps with their notes (36 = C1; FL Studio: C3)")
     maps.add_argument("name", nargs="?", help="show one map in detail")
     add_output_flags(maps)
-    maps.set_defaults(func=run_maps)
 
 
 def run_send(args: argparse.Namespace) -> int:

@@ -3,27 +3,23 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_output_flags, print_json, progress_bar
+from ._common import add_command, add_output_flags, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list, locate, import or download models")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    ls = msub.add_parser("list", help="models this installation knows")
+    ls = add_command(msub, "list", run_list, help="models this installation knows")
     add_output_flags(ls)
-    ls.set_defaults(func=run_list)
-    path = msub.add_parser("path", help="print the weights file of a model")
+    path = add_command(msub, "path", run_path, help="print the weights file of a model")
     path.add_argument("name", nargs="?", default="default")
-    path.set_defaults(func=run_path)
-    imp = msub.add_parser("import", help="verify and install the official IDM checkpoint (.ckpt)")
+    imp = add_command(msub, "import", run_import, help="verify and install the official IDM checkpoint (.ckpt)")
     imp.add_argument("path", help="the downloaded idm-44-train-kits checkpoint")
     imp.add_argument("--name", default=None, help="install under this name (default: idm-44-train-kits)")
     add_output_flags(imp)
-    imp.set_defaults(func=run_import)
-    pull = msub.add_parser("pull", help="download the official checkpoint (needs a network)")
+    pull = add_command(msub, "pull", run_pull, help="download the official checkpoint (needs a network)")
     pull.add_argument("name", nargs="?", default="idm-44-train-kits")
     add_output_flags(pull)
-    pull.set_defaults(func=run_pull)
 
 
 def _info_dict(info) -> dict:

@@ -4,26 +4,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_model_flags, add_output_flags, print_json, print_summary, progress_bar
+from ._common import add_command, add_model_flags, add_output_flags, print_json, print_summary, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("session", help="create or inspect .idmsession folders",
                        description="Create an editable session from a drum mix, or describe one.")
     ss = p.add_subparsers(dest="session_command", metavar="ACTION")
-    new = ss.add_parser("new", help="analyse AUDIO into a new session",
-                        description="Analyse AUDIO with the model and save the hits, kit and stems as a session.")
+    new = add_command(ss, "new", run_new, help="analyse AUDIO into a new session",
+                      description="Analyse AUDIO with the model and save the hits, kit and stems as a session.")
     new.add_argument("audio", metavar="AUDIO", help="drum mix (WAV, FLAC, MP3, OGG, AIFF)")
     new.add_argument("--out", "-o", required=True, metavar="X.idmsession", help="session folder to create")
     add_model_flags(new)
     new.add_argument("--no-stems", action="store_true", help="do not keep the separated stems (smaller session)")
     new.add_argument("--overwrite", action="store_true", help="replace an existing session folder")
     add_output_flags(new)
-    new.set_defaults(func=run_new)
-    info = ss.add_parser("info", help="describe a session", description="Print a session's contents.")
+    info = add_command(ss, "info", run_info, help="describe a session", description="Print a session's contents.")
     info.add_argument("session", metavar="X.idmsession")
     add_output_flags(info)
-    info.set_defaults(func=run_info)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
