@@ -335,18 +335,27 @@ class SetFittedKit(Command):
         return replace(state, kit=MappingProxyType(kit)), Change(frozenset({"kit"}), frozenset(changed), self.label)
 
 
-class SetKitParams(Command):
+class _SetFields(Command):
+    """Some of one slot's settings, given by keyword (only those in ``FIELDS``); the others stay."""
+
+    FIELDS: tuple[str, ...] = ()
+    #: What the settings are called in the error for an unknown one.
+    WHAT = "settings"
+
+    def __init__(self, cls: str, *, merge_key: Any = None, **params: Any):
+        unknown = set(params) - set(self.FIELDS)
+        if unknown:
+            raise SessionError(f"unknown {self.WHAT} {sorted(unknown)}; use {', '.join(self.FIELDS)}")
+        self.cls, self.params, self.merge_key = cls, params, merge_key
+
+
+class SetKitParams(_SetFields):
     """Change a kit slot's settings (``gain_db``, ``tune_semitones``, ``velocity_curve``,
     ``curve_amount``, ``blend``, ``stem_gain_db``, ``choked_by``); only the given ones change."""
 
     label = "change kit settings"
     FIELDS = ("gain_db", "tune_semitones", "velocity_curve", "curve_amount", "blend", "stem_gain_db", "choked_by")
-
-    def __init__(self, cls: str, *, merge_key: Any = None, **params: Any):
-        unknown = set(params) - set(self.FIELDS)
-        if unknown:
-            raise SessionError(f"unknown kit settings {sorted(unknown)}; use {', '.join(self.FIELDS)}")
-        self.cls, self.params, self.merge_key = cls, params, merge_key
+    WHAT = "kit settings"
 
     def run(self, session, state):
         check_class(session, self.cls)
@@ -362,17 +371,12 @@ class SetKitParams(Command):
         return replace(state, kit=MappingProxyType(kit)), Change(frozenset({"kit"}), frozenset({self.cls}), self.label)
 
 
-class SetMixer(Command):
+class SetMixer(_SetFields):
     """Change a mixer strip (a class, ``"master"`` or ``"residual"``): ``gain_db``, ``mute``, ``solo``, ``pan``."""
 
     label = "change mixer"
     FIELDS = ("gain_db", "mute", "solo", "pan")
-
-    def __init__(self, cls: str, *, merge_key: Any = None, **params: Any):
-        unknown = set(params) - set(self.FIELDS)
-        if unknown:
-            raise SessionError(f"unknown mixer settings {sorted(unknown)}; use {', '.join(self.FIELDS)}")
-        self.cls, self.params, self.merge_key = cls, params, merge_key
+    WHAT = "mixer settings"
 
     def run(self, session, state):
         check_class(session, self.cls, strips=True)

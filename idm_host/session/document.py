@@ -284,23 +284,20 @@ class Session:
 
     def undo(self) -> Change | None:
         """Undo the last step; returns its :class:`Change` (kind ``"undo"``) or ``None`` if nothing to undo."""
-        if not self._undo:
-            return None
-        step = self._undo.pop()
-        self._redo.append(step)
-        self._state = step.before
-        change = replace(step.change, kind="undo")
-        self._notify(change)
-        return change
+        return self._move_step(self._undo, self._redo, "undo")
 
     def redo(self) -> Change | None:
         """Redo the last undone step; returns its :class:`Change` (kind ``"redo"``) or ``None``."""
-        if not self._redo:
+        return self._move_step(self._redo, self._undo, "redo")
+
+    def _move_step(self, source: list[_Step], target: list[_Step], kind: str) -> Change | None:
+        """Move the last step of ``source`` onto ``target`` and go to its state before (undo) or after (redo)."""
+        if not source:
             return None
-        step = self._redo.pop()
-        self._undo.append(step)
-        self._state = step.after
-        change = replace(step.change, kind="redo")
+        step = source.pop()
+        target.append(step)
+        self._state = step.before if kind == "undo" else step.after
+        change = replace(step.change, kind=kind)
         self._notify(change)
         return change
 

@@ -157,6 +157,10 @@ def test_bad_constructor_arguments():
     assert "1/4, 1/8, 1/16 or 1/32" in str(exc.value)
     with pytest.raises(SessionError):
         ReplaceSample("KD")
+    with pytest.raises(SessionError, match=r"unknown kit settings \['pan'\]; use gain_db, tune_semitones, "):
+        SetKitParams("KD", gain_db=-2.0, pan=0.5)
+    with pytest.raises(SessionError, match=r"unknown mixer settings \['blend'\]; use gain_db, mute, solo, pan$"):
+        SetMixer("KD", blend="layer")
 
 
 def test_replace_and_revert_sample(session, tmp_path):
