@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
@@ -266,6 +266,16 @@ class SessionModel(QObject):
             self.error_occurred.emit(str(exc))
             return None
 
+    def _build_and_apply(self, build: Callable[[], Command]) -> bool:
+        """Build a command and apply it; one refused while it is built (a bad sample file, stems or
+        effects) emits ``error_occurred`` too. Returns whether it was applied."""
+        try:
+            command = build()
+        except IdmError as exc:
+            self.error_occurred.emit(str(exc))
+            return False
+        return self.apply(command) is not None
+
     def undo(self) -> None:
         if self.session is not None:
             self.session.undo()
@@ -324,33 +334,18 @@ class SessionModel(QObject):
 
     def replace_sample(self, symbol: str, path: str) -> bool:
         """Use the audio file ``path`` as ``symbol``'s one-shot (a bad file changes nothing)."""
-        try:
-            cmd = ReplaceSample(symbol, path)
-        except IdmError as exc:
-            self.error_occurred.emit(str(exc))
-            return False
-        return self.apply(cmd) is not None
+        return self._build_and_apply(lambda: ReplaceSample(symbol, path))
 
     def set_stems(self, stems: Stems | None, *, label: str = "re-separate") -> bool:
         """Replace the separated stems as one undo step (e.g. the result of a re-separation)."""
-        try:
-            cmd = SetStems(stems, label=label)
-        except IdmError as exc:
-            self.error_occurred.emit(str(exc))
-            return False
-        return self.apply(cmd) is not None
+        return self._build_and_apply(lambda: SetStems(stems, label=label))
 
     def set_stems_and_kit(self, stems: Stems, fitted: Mapping[str, Any] | None, *, label: str = "re-separate") -> bool:
         """Replace the stems and, when the separation fitted one-shots to the record (``{class: one-shot}``),
         the model's kit slots with them (user samples stay), as one undo step."""
         if not fitted:
             return self.set_stems(stems, label=label)
-        try:
-            cmd: Command = Compound([SetStems(stems), SetFittedKit(fitted)], label=label)
-        except IdmError as exc:
-            self.error_occurred.emit(str(exc))
-            return False
-        return self.apply(cmd) is not None
+        return self._build_and_apply(lambda: Compound([SetStems(stems), SetFittedKit(fitted)], label=label))
 
     def revert_sample(self, symbol: str) -> bool:
         return self.apply(RevertSample(symbol)) is not None
@@ -366,12 +361,7 @@ class SessionModel(QObject):
         return self.apply(SetMixer(strip, merge_key=merge_key, **params)) is not None
 
     def set_effects(self, strip: str, effects: Any) -> bool:
-        try:
-            cmd = SetEffects(strip, effects)
-        except IdmError as exc:
-            self.error_occurred.emit(str(exc))
-            return False
-        return self.apply(cmd) is not None
+        return self._build_and_apply(lambda: SetEffects(strip, effects))
 
     @property
     def strips(self) -> tuple[str, ...]:
