@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, pyqtSignal
-from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QPainter, QPaintEvent, QPen
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QPaintEvent, QPen
 from PyQt6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
     QSizePolicy, QVBoxLayout, QWidget,
@@ -17,6 +17,7 @@ from idm_host.classes import class_info
 
 from .. import theme
 from ..files import AUDIO_FILTER, AUDIO_SUFFIXES
+from .painting import painting
 from .strip_row import StripRow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,10 +55,7 @@ class OneShotView(QWidget):
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        p = QPainter(self)
-        try:
-            w, h = self.width(), self.height()
-            p.fillRect(0, 0, w, h, theme.BACKGROUND)
+        with painting(self, theme.BACKGROUND) as (p, w, h):
             x = self.samples
             if x is None or x.size == 0:
                 return
@@ -77,8 +75,6 @@ class OneShotView(QWidget):
             p.setPen(theme.TEXT_DIM)
             p.drawText(QRectF(0, 0, w - 3, h - 1), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
                        f"{x.size / self.sample_rate * 1000:.0f} ms")
-        finally:
-            p.end()
 
 
 class KitTile(QFrame):

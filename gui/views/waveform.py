@@ -11,6 +11,7 @@ from PyQt6.QtWidgets import QSizePolicy, QWidget
 from .. import theme
 from ..peaks import Peaks
 from ..theme import HEADER_W
+from .painting import painting
 from .time_axis import TimeAxis
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,10 +63,7 @@ class WaveformView(QWidget):
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        p = QPainter(self)
-        try:
-            w, h = self.width(), self.height()
-            p.fillRect(0, 0, w, h, theme.BACKGROUND)
+        with painting(self, theme.BACKGROUND) as (p, w, h):
             p.fillRect(QRectF(0, 0, HEADER_W, h), theme.PANEL)
             p.setPen(theme.TEXT)
             p.drawText(QRectF(10, 0, HEADER_W - 12, h), Qt.AlignmentFlag.AlignVCenter, "Mix")
@@ -87,8 +85,6 @@ class WaveformView(QWidget):
                 if HEADER_W <= x <= w:
                     p.setPen(QPen(color, 1.5, style))
                     p.drawLine(QPointF(x, 0), QPointF(x, h))
-        finally:
-            p.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         if event.position().x() >= HEADER_W and self.model.has_session:
@@ -125,10 +121,7 @@ class OverviewBar(QWidget):
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        p = QPainter(self)
-        try:
-            w, h = self.width(), self.height()
-            p.fillRect(0, 0, w, h, theme.PANEL)
+        with painting(self, theme.PANEL) as (p, w, h):
             peaks = self.model.mixture_peaks
             if peaks is None:
                 return
@@ -148,8 +141,6 @@ class OverviewBar(QWidget):
                 p.drawLine(QPointF(x, 0), QPointF(x, h))
             p.setPen(theme.TEXT_DIM)
             p.drawText(QRectF(10, 0, HEADER_W - 12, h), Qt.AlignmentFlag.AlignVCenter, _fmt_time(self.axis.duration_s))
-        finally:
-            p.end()
 
     def _scroll_to_x(self, x: float) -> None:
         t = (x - HEADER_W) / self._pps()

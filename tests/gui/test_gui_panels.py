@@ -184,3 +184,31 @@ def test_waveform_peaks_match_a_brute_force_reference():
             e = max(int(np.floor((start_s + (col + 1) / pps) * 44100 / block)) * block, a + block)
             seg = x[a:min(e, len(x))]
             assert lo == seg.min() and hi == seg.max()
+
+
+def test_self_drawn_views_fill_their_background_and_draw_on_it(qtbot, session_model):
+    """The one-shot view, the waveform and the overview paint through gui.views.painting: the whole
+    widget is filled first and the drawing lands on top."""
+    from gui import theme
+    from gui.theme import HEADER_W
+    from gui.views.kit_panel import OneShotView
+    from gui.views.time_axis import TimeAxis
+    from gui.views.waveform import OverviewBar, WaveformView
+
+    shot = OneShotView()
+    qtbot.addWidget(shot)
+    shot.resize(200, 46)
+    assert shot.grab().toImage().pixelColor(100, 23) == theme.BACKGROUND  # no samples: background only
+    shot.set_samples(np.hanning(4410), 44100)
+    img = shot.grab().toImage()
+    assert img.pixelColor(100, 23) == theme.WAVEFORM and img.pixelColor(2, 2) == theme.BACKGROUND
+
+    axis = TimeAxis()
+    axis.set_duration(session_model.session.duration_s)
+    for view in (WaveformView(session_model, axis), OverviewBar(session_model, axis)):
+        qtbot.addWidget(view)
+        view.resize(HEADER_W + 400, view.height())
+        img = view.grab().toImage()
+        assert img.pixelColor(2, 2) == theme.PANEL, type(view).__name__  # the lane header
+        mid = {img.pixelColor(x, view.height() // 2 + 3).rgb() for x in range(HEADER_W + 20, HEADER_W + 380)}
+        assert len(mid) > 1, type(view).__name__  # the mixture's columns on the data area
