@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QSignalBlocker
-from PyQt6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from idm_host.midi import from_midi_velocity, to_midi_velocity
+
+from .controls import spin_box
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
@@ -28,13 +30,8 @@ class HitInspector(QWidget):
         self.model = model
         self.grid = grid
         self.caption = QLabel("")
-        self.time = QDoubleSpinBox()
-        self.time.setObjectName("HitTime")
-        self.time.setDecimals(4)
-        self.time.setSingleStep(0.001)
-        self.time.setSuffix(" s")
-        self.time.setKeyboardTracking(False)
-        self.time.setToolTip("Time of the selected hit (the earliest, if several: the others move with it)")
+        self.time = spin_box(decimals=4, step=0.001, suffix=" s", tracking=False, name="HitTime",
+                             tooltip="Time of the selected hit (the earliest, if several: the others move with it)")
         self.velocity = QSpinBox()
         self.velocity.setObjectName("HitVelocity")
         self.velocity.setRange(1, 127)

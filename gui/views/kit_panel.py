@@ -9,7 +9,7 @@ import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent, QPaintEvent, QPen
 from PyQt6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+    QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton,
     QSizePolicy, QVBoxLayout, QWidget,
 )
 
@@ -17,6 +17,7 @@ from idm_host.classes import class_info
 
 from .. import theme
 from ..files import AUDIO_FILTER, AUDIO_SUFFIXES
+from .controls import spin_box
 from .painting import painting
 from .strip_row import StripRow
 
@@ -112,23 +113,12 @@ class KitTile(QFrame):
         self.fit_button = QPushButton("Synthetic")
         self.fit_button.setCheckable(True)
         self.fit_button.setToolTip("Play the model's synthetic one-shot instead of the one fitted to the record")
-        self.tune = QDoubleSpinBox()
-        self.tune.setRange(-24.0, 24.0)
-        self.tune.setSingleStep(0.5)
-        self.tune.setSuffix(" st")
-        self.tune.setToolTip("Tune (semitones)")
-        self.gain = QDoubleSpinBox()
-        self.gain.setRange(-60.0, 24.0)
-        self.gain.setSingleStep(0.5)
-        self.gain.setSuffix(" dB")
-        self.gain.setToolTip("Kit gain (dB)")
+        self.tune = spin_box(-24.0, 24.0, step=0.5, suffix=" st", tooltip="Tune (semitones)")
+        self.gain = spin_box(-60.0, 24.0, step=0.5, suffix=" dB", tooltip="Kit gain (dB)")
         self.curve = QComboBox()
         self.curve.addItems(CURVES)
         self.curve.setToolTip("Velocity curve: how hit velocity maps to level")
-        self.amount = QDoubleSpinBox()
-        self.amount.setRange(0.1, 8.0)
-        self.amount.setSingleStep(0.1)
-        self.amount.setToolTip("Exponent of the exponential velocity curve")
+        self.amount = spin_box(0.1, 8.0, step=0.1, tooltip="Exponent of the exponential velocity curve")
 
         head = QHBoxLayout()
         head.addWidget(swatch)

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Callable
 from PyQt6.QtCore import QMimeData, QPoint, QSignalBlocker, Qt, QUrl, pyqtSignal
 from PyQt6.QtGui import QDrag, QMouseEvent
 from PyQt6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QPushButton, QSizePolicy, QToolBar, QToolButton, QWidget,
+    QCheckBox, QComboBox, QLabel, QPushButton, QSizePolicy, QToolBar, QToolButton, QWidget,
 )
 
 from idm_host.errors import IdmError
 
 from . import grid_math
+from .controls import spin_box
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session_model import SessionModel
@@ -105,19 +106,10 @@ class TransportBar(QToolBar):
         self.source.addItems(PLAY_SOURCES)
         self.source.setToolTip("What to play: the original mix, the separated stems through the mixer, "
                                "or the re-render (kit, mixer and effects)")
-        self.bpm = QDoubleSpinBox()
-        self.bpm.setRange(20.0, 400.0)
-        self.bpm.setDecimals(2)
-        self.bpm.setSuffix(" BPM")
-        self.bpm.setKeyboardTracking(False)
-        self.bpm.setToolTip("Tempo of the grid (estimated; edit to correct it)")
-        self.downbeat = QDoubleSpinBox()
-        self.downbeat.setRange(0.0, 3600.0)
-        self.downbeat.setDecimals(3)
-        self.downbeat.setSingleStep(0.005)
-        self.downbeat.setSuffix(" s")
-        self.downbeat.setKeyboardTracking(False)
-        self.downbeat.setToolTip("Time of the first downbeat (bar 1)")
+        self.bpm = spin_box(20.0, 400.0, decimals=2, suffix=" BPM", tracking=False,
+                            tooltip="Tempo of the grid (estimated; edit to correct it)")
+        self.downbeat = spin_box(0.0, 3600.0, decimals=3, step=0.005, suffix=" s", tracking=False,
+                                 tooltip="Time of the first downbeat (bar 1)")
         self.division = QComboBox()
         self.division.addItems(list(grid_math.DIVISIONS))
         self.division.setCurrentText(grid_math.DEFAULT_DIVISION)
@@ -125,13 +117,8 @@ class TransportBar(QToolBar):
         self.snap = QCheckBox("Snap")
         self.snap.setChecked(True)
         self.snap.setToolTip("Snap added and moved hits to the grid (hold Alt to override)")
-        self.strength = QDoubleSpinBox()
-        self.strength.setRange(0.0, 100.0)
-        self.strength.setValue(100.0)
-        self.strength.setSuffix(" %")
-        self.strength.setDecimals(0)
-        self.strength.setSingleStep(10.0)
-        self.strength.setToolTip("Quantise strength")
+        self.strength = spin_box(0.0, 100.0, decimals=0, step=10.0, suffix=" %", value=100.0,
+                                 tooltip="Quantise strength")
         self.quantise_button = QPushButton("Quantise")
         self.quantise_button.setToolTip("Quantise the selection (or every hit) to the grid (Q)")
         self.fit_button = QPushButton("Fit")
