@@ -32,7 +32,26 @@ def _draw_columns(p: QPainter, peaks: Peaks, axis_start: float, pps: float, widt
     p.drawLines([QLineF(x0 + x + 0.5, a, x0 + x + 0.5, b) for x, a, b in zip(xs.tolist(), y0.tolist(), y1.tolist())])
 
 
-class WaveformView(QWidget):
+class _MixtureStrip(QWidget):
+    """A strip of fixed height (px) that draws the session's mixture against ``axis``, with a
+    playhead; it repaints when the axis or the session changes."""
+
+    def __init__(self, model: "SessionModel", axis: TimeAxis, height: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.axis = axis
+        self.playhead_s: float | None = None
+        self.setFixedHeight(height)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        axis.changed.connect(self.update)
+        model.session_changed.connect(self.update)
+
+    def set_playhead(self, time_s: float | None) -> None:
+        self.playhead_s = time_s
+        self.update()
+
+
+class WaveformView(_MixtureStrip):
     """The mixture in the visible time range, aligned with the onset grid's lanes.
 
     Clicking sets the edit cursor (``cursor_requested(float)``); the wheel scrolls or (Ctrl) zooms.
@@ -41,22 +60,10 @@ class WaveformView(QWidget):
     cursor_requested = pyqtSignal(float)
 
     def __init__(self, model: "SessionModel", axis: TimeAxis, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(model, axis, 84, parent)
         self.setObjectName("WaveformView")
-        self.model = model
-        self.axis = axis
-        self.playhead_s: float | None = None
         self.cursor_s = 0.0
-        self.setMinimumHeight(56)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(84)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-        axis.changed.connect(self.update)
-        model.session_changed.connect(self.update)
-
-    def set_playhead(self, time_s: float | None) -> None:
-        self.playhead_s = time_s
-        self.update()
 
     def set_cursor(self, time_s: float) -> None:
         self.cursor_s = time_s
@@ -99,26 +106,15 @@ class WaveformView(QWidget):
         event.accept()
 
 
-class OverviewBar(QWidget):
+class OverviewBar(_MixtureStrip):
     """The whole mixture in a thin strip with the visible range boxed; click or drag to scroll."""
 
     def __init__(self, model: "SessionModel", axis: TimeAxis, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(model, axis, 30, parent)
         self.setObjectName("OverviewBar")
-        self.model = model
-        self.axis = axis
-        self.playhead_s: float | None = None
-        self.setFixedHeight(30)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-        axis.changed.connect(self.update)
-        model.session_changed.connect(self.update)
 
     def _pps(self) -> float:
         return max(self.width() - HEADER_W, 1) / max(self.axis.duration_s, 1e-6)
-
-    def set_playhead(self, time_s: float | None) -> None:
-        self.playhead_s = time_s
-        self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         with painting(self, theme.PANEL) as (p, w, h):
