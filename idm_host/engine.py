@@ -224,16 +224,20 @@ class Separator:
 
         return snap_embedding(kit_embedding, self.snap_kit)
 
-    def synthesize(self, kit_embedding: np.ndarray) -> np.ndarray:
-        """Run the synthesiser (no cache): one-shots ``[K, L]`` for the embedding exactly as given."""
+    def synthesize(self, kit_embedding: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+        """Run the synthesiser (no cache): one-shots ``[K, L]`` for the embedding exactly as given.
+
+        ``progress`` is called after each of the synthesiser's blocks (its long steps: seconds each
+        on a loaded CPU); raise :class:`~idm_host.errors.Cancelled` from it to stop."""
         with torch.inference_mode():
             emb = torch.from_numpy(np.ascontiguousarray(kit_embedding, dtype=np.float32))[None]
-            shots = self.model.synthesize(emb.to(self.device), self.noise()[None].to(self.device))
+            shots = self.model.synthesize(emb.to(self.device), self.noise()[None].to(self.device), progress=progress)
             return np.ascontiguousarray(shots[0].float().cpu().numpy())
 
-    def one_shots(self, kit_embedding: np.ndarray) -> np.ndarray:
+    def one_shots(self, kit_embedding: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
         """One-shots ``[K, L]`` for a kit embedding: memory, then the shipped and the user's disk
-        cache (entries checked: key, shape, checksum, finite), then the synthesiser (result cached)."""
+        cache (entries checked: key, shape, checksum, finite), then the synthesiser (result cached;
+        ``progress`` as :meth:`synthesize` takes it, called only when it runs)."""
         kit_embedding = self.synth_embedding(kit_embedding)
         key = self._kit_key(kit_embedding)
         shots = self._kits.get(key)
@@ -242,7 +246,7 @@ class Separator:
         shape = (self.config.n_classes, self.config.one_shot_len)
         shots = self._store.load(key, shape)
         if shots is None:
-            shots = self.synthesize(kit_embedding)
+            shots = self.synthesize(kit_embedding, progress)
             self._store.save(key, shots)
         self._kits[key] = shots
         return shots
@@ -261,11 +265,12 @@ class Separator:
         shots = self.one_shots(e)
         return self._store.save(key, shots, folder=target.parent)
 
-    def kit_from(self, enc: Encoded) -> Kit:
+    def kit_from(self, enc: Encoded, progress: ProgressCallback | None = None) -> Kit:
         # The input's level is folded into the track gains so that the kit renders the synthetic
         # stems at the level of the audio given, whatever the model's input normalisation.
         gains = (enc.track_gains / enc.input_gain).astype(np.float32)
-        return Kit(self.classes, self.one_shots(enc.kit_embedding), self.sample_rate, gains, MODEL_VELOCITY_SCALE)
+        return Kit(self.classes, self.one_shots(enc.kit_embedding, progress), self.sample_rate, gains,
+                   MODEL_VELOCITY_SCALE)
 
     def extract_kit(self, audio, *, sample_rate: int | None = None,
                     progress: ProgressCallback | None = None) -> Kit:
@@ -444,7 +449,7 @@ class Separator:
         else:
             tr = self.transcription_from(enc)
         stage(0.7, "synthesising the kit")
-        kit = kit if kit is not None else self.kit_from(enc)
+        kit = kit if kit is not None else self.kit_from(enc, stage.sub(0.7, 1.0))
         stage(1.0, "kit ready")
         return a, enc, tr, kit
 

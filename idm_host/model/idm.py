@@ -1,6 +1,8 @@
 """The Inverse Drum Machine: composition of encoder, heads, synthesiser and sequencer."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -68,13 +70,15 @@ class IDM(nn.Module):
         return torch.cat([eye.expand(b, k, k), kit_embedding[:, None, :].expand(b, k, -1)], dim=-1)
 
     def synthesize(self, kit_embedding: torch.Tensor, noise: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-        """One-shots ``[B, K, L]`` from the kit embedding and noise ``[B, K, L]`` (drawn if None)."""
+                   generator: torch.Generator | None = None,
+                   progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+        """One-shots ``[B, K, L]`` from the kit embedding and noise ``[B, K, L]`` (drawn if None);
+        ``progress(fraction, message)`` is called after each synthesiser block and may raise to stop."""
         b, k, n = kit_embedding.shape[0], self.config.n_classes, self.config.one_shot_len
         if noise is None:
             noise = torch.randn(b, k, n, generator=generator, device=kit_embedding.device)
         cond = self.conditioning(kit_embedding).reshape(b * k, -1)
-        shots = self.synth(noise.reshape(b * k, -1), cond, groups=b)
+        shots = self.synth(noise.reshape(b * k, -1), cond, groups=b, progress=progress)
         return shots.reshape(b, k, -1)
 
     def sequence(self, activations: torch.Tensor, one_shots: torch.Tensor, track_gains: torch.Tensor,

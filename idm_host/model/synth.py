@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -76,11 +77,18 @@ class OneShotSynth(nn.Module):
         rate = exp_sigmoid(self.env_out(F.relu(self.env_hidden(conditioning))))[:, 0]
         return SynthControls(scales, shifts, self.envelope_scale * rate)
 
-    def waveform(self, noise: torch.Tensor, ctl: SynthControls) -> torch.Tensor:
-        """The TCN's raw output ``[N, L]`` before normalisation and envelope."""
+    def waveform(self, noise: torch.Tensor, ctl: SynthControls,
+                 progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+        """The TCN's raw output ``[N, L]`` before normalisation and envelope.
+
+        ``progress(fraction, message)``, if given, is called after each block (the blocks are the
+        synthesiser's long steps); an exception it raises stops the synthesis there."""
         h = self.inp(noise[:, None, :])
-        for block, scale, shift in zip(self.blocks, ctl.film_scale, ctl.film_shift):
+        n = len(self.blocks)
+        for i, (block, scale, shift) in enumerate(zip(self.blocks, ctl.film_scale, ctl.film_shift)):
             h = block(h, scale, shift)
+            if progress is not None:
+                progress((i + 1) / n, "synthesising the kit")
         return self.out(h)[:, 0]
 
     def envelope(self, decay_per_s: torch.Tensor, length: int) -> torch.Tensor:
@@ -88,7 +96,8 @@ class OneShotSynth(nn.Module):
         n = torch.arange(length, device=decay_per_s.device, dtype=decay_per_s.dtype)
         return torch.exp(-decay_per_s[:, None] * n[None, :] / self.sample_rate)
 
-    def signal(self, noise: torch.Tensor, ctl: SynthControls, *, groups: int = 1) -> torch.Tensor:
+    def signal(self, noise: torch.Tensor, ctl: SynthControls, *, groups: int = 1,
+               progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
         """Synthesise: TCN, joint peak normalisation over each group of one-shots, envelope.
 
         Args:
@@ -96,15 +105,17 @@ class OneShotSynth(nn.Module):
             ctl: controls for the N one-shots.
             groups: N is ``groups`` items of N/groups one-shots; each item's one-shots share one
                 peak normaliser (the official model normalises all one-shots of a call jointly).
+            progress: called after each TCN block (:meth:`waveform`).
         """
-        w = self.waveform(noise, ctl)
+        w = self.waveform(noise, ctl, progress)
         w = w.reshape(groups, -1, w.shape[-1])
         peak = w.abs().amax(dim=(1, 2), keepdim=True)
         w = (0.95 * w / (peak + 1e-6)).reshape(-1, w.shape[-1])
         return w * self.envelope(ctl.decay_per_s, w.shape[-1])
 
-    def forward(self, noise: torch.Tensor, conditioning: torch.Tensor, *, groups: int = 1) -> torch.Tensor:
-        return self.signal(noise, self.controls(conditioning), groups=groups)
+    def forward(self, noise: torch.Tensor, conditioning: torch.Tensor, *, groups: int = 1,
+                progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+        return self.signal(noise, self.controls(conditioning), groups=groups, progress=progress)
 
     @staticmethod
     def audible_length(decay_per_s: torch.Tensor, sample_rate: int, floor_db: float = -90.0) -> torch.Tensor:

@@ -87,3 +87,32 @@ def test_unknown_classes_and_maskings_are_refused(tiny_separator):
                                 sample_rate=SR)
     with pytest.raises(IdmError, match="masking"):
         tiny_separator.separate(np.zeros(SR, np.float32), sample_rate=SR, masking="ideal")
+
+
+def test_kit_synthesis_reports_each_block_and_a_cancel_there_stops_it(tiny_model_path, mix, hits, tmp_path,
+                                                                     monkeypatch):
+    """The synthesis of a kit not yet cached reports after each synthesiser block, so a cancel (a
+    Dask worker's stop flag, a GUI's Stop) takes effect inside it instead of after it; nothing is
+    cached by a cancelled synthesis, and reporting changes no bit of the one-shots."""
+    monkeypatch.setenv("IDM_HOST_MODELS", str(tmp_path / "models"))  # an empty one-shot cache
+    sep = Separator(str(tiny_model_path), device="cpu", block_s=0.5)
+    n_blocks = sep.config.synth_blocks
+    e = sep.synth_embedding(sep.encode(mix, sample_rate=SR).kit_embedding)
+    seen: list[tuple[float, str]] = []
+    with_progress = sep.synthesize(e, progress=lambda f, m: seen.append((f, m)))
+    assert seen == [((i + 1) / n_blocks, "synthesising the kit") for i in range(n_blocks)]
+    np.testing.assert_array_equal(with_progress, sep.synthesize(e))
+
+    steps: list[str] = []
+
+    def stop_in_synthesis(fraction, message):
+        steps.append(message)
+        if message == "synthesising the kit" and steps.count(message) == 2:  # 1: the stage's start; 2: a block
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        sep.analyze(mix, hits, sample_rate=SR, masking="power", progress=stop_in_synthesis)
+    assert "kit ready" not in steps
+    assert not list((tmp_path / "models").rglob("*.npz")) and not sep._kits  # nothing of it kept
+    analysis = sep.analyze(mix, hits, sample_rate=SR, masking="power")  # then the same synthesis runs whole and is cached
+    np.testing.assert_array_equal(analysis.kit.one_shots, with_progress)
