@@ -26,12 +26,13 @@ The work unit (:class:`WorkUnit`)
     leaves a unit that is done.
 
 The status record (:class:`FileStatus`)
-    ``input``, ``name``, ``status`` (``"done"``, ``"skipped"`` or ``"failed"``), ``error`` (one
-    line, for failed), ``seconds``, ``worker`` (process id) and ``summary`` (the command's own
-    per-file summary: outputs, hit counts, duration). A batch's ``--json`` summary is
-    ``{"kind", "out_dir", "done", "skipped", "failed", "files": [FileStatus...]}``. An executor
-    winding down after an interrupt may also give ``"stopped"`` (:data:`STOPPED`: the unit was
-    stopped before it finished and wrote nothing), which is never reported.
+    ``input``, ``name``, ``status`` (``"done"``, ``"skipped"``, ``"failed"``, or ``"stopped"``
+    after an interrupt), ``error`` (one line, for failed and stopped), ``seconds``, ``worker``
+    (process id) and ``summary`` (the command's own per-file summary: outputs, hit counts,
+    duration). A batch's ``--json`` summary is ``{"kind", "out_dir", "done", "skipped", "failed",
+    "stopped", "files": [FileStatus...]}``. :data:`STOPPED` is every unit an interrupt kept from
+    finishing: stopped mid-way, never started, or still stopping on a cluster worker when the
+    client left (its error says which); none of them is done, and a re-run does them.
 
 The resume rule
     With an output folder, each unit that completes leaves ``OUT/.idm-batch/<name>.json``: the
@@ -50,8 +51,10 @@ The resume rule
     ``--jobs`` resumes on a cluster and the other way round.
 
 Interrupts (Ctrl-C, SIGTERM) stop the batch: the executor stops its workers (see each one), and
-:func:`run_batch` re-raises the interrupt with a note for the CLI's one line, e.g. ``7 of 12 files
-done; run the same command again to resume (it skips the done files)``; the records make that true.
+:func:`run_batch` reports every unit that is not done as stopped, then re-raises the interrupt
+with a note for the CLI's one line, e.g. ``7 of 12 files done; run the same command again to
+resume (it skips the done files)`` (the records make that true), and with the batch's result so
+far (:func:`interrupted_result`: every unit once, for ``--json``).
 
 Failures never stop a batch: a unit that raises is reported failed and the others go on. While a
 batch writes an output folder it holds that folder's lock (:class:`~idm_host.fsutil.FolderLock`):
@@ -88,7 +91,7 @@ RECORD_DIR = ".idm-batch"
 RECORD_FORMAT = "idm-host-batch-1"
 #: Times a unit is tried again after its worker process died.
 WORKER_RETRIES = 1
-#: The status of a unit an interrupt stopped before it finished (it wrote nothing; never reported).
+#: The status of a unit an interrupt kept from finishing (stopped mid-way, or never started).
 STOPPED = "stopped"
 
 
@@ -164,7 +167,7 @@ class BatchResult:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "out_dir": self.out_dir, "done": self.count("done"),
-                "skipped": self.count("skipped"), "failed": self.failed,
+                "skipped": self.count("skipped"), "failed": self.failed, "stopped": self.count(STOPPED),
                 "files": [f.to_dict() for f in self.files]}
 
 
@@ -424,8 +427,9 @@ class Executor:
     ``in_flight`` is how many units it has handed to workers and not yet reported.
 
     When an interrupt stops :meth:`run` (raised in it, or its generator closed after one), an
-    executor whose units run elsewhere puts in ``wound_down`` the statuses of units that ended
-    while it stopped them, and in ``still_running`` how many had not answered when it gave up waiting.
+    executor whose units run elsewhere puts in ``wound_down`` the statuses of its units in flight
+    (done, failed or stopped as they ended while it stopped them, :data:`STOPPED` for those that had
+    not answered when it gave up waiting), and in ``still_running`` how many had not answered.
     """
 
     in_flight = 0
@@ -629,18 +633,23 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Terminated)
                 close()  # an interrupt between two units: the executor stops its workers now
                 for s in executor.wound_down:
-                    if s.status != STOPPED:
-                        report(s)
+                    report(s)
                 seen = {s.input for s in results}
-                for u in todo:  # done, but interrupted before its status came back: its record says so
-                    rec = None if u.input in seen else completed(job, u, this_batch=True)
+                for u in todo:
+                    if u.input in seen:
+                        continue
+                    rec = completed(job, u, this_batch=True)  # done, but interrupted before its status came back
                     if rec is not None:
                         report(FileStatus(u.input, u.name, "done", summary=rec.get("summary"), index=u.index))
+                    else:  # stopped where it ran (in this process, a --jobs worker), or never started
+                        report(FileStatus(u.input, u.name, STOPPED, "the batch was interrupted before it finished "
+                                          "(run the same command again to do it)", index=u.index))
                 total = len(units) + len(failed)
                 if job.out_dir is not None and total > 1:
                     # PEP 678's notes, set directly (no add_note on Python 3.10); the CLI prints them
                     exc.__notes__ = [*getattr(exc, "__notes__", ()),  # type: ignore[attr-defined]
                                      _interrupted_note(results, total, executor.still_running)]
+                exc.batch_result = _sorted_result(job, units, results)  # type: ignore[attr-defined]
                 raise
             finally:
                 close()
@@ -651,9 +660,19 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
         if lock is not None:
             lock.release()
         remove_empty(created)
+    return _sorted_result(job, units, results)
+
+
+def _sorted_result(job: BatchJob, units: Sequence[WorkUnit], results: list[FileStatus]) -> BatchResult:
     order = {u.input: u.index for u in units}
-    results.sort(key=lambda s: order.get(s.input, -1))
-    return BatchResult(job.kind, job.out_dir, results)
+    return BatchResult(job.kind, job.out_dir, sorted(results, key=lambda s: order.get(s.input, -1)))
+
+
+def interrupted_result(exc: BaseException) -> BatchResult | None:
+    """The result so far of the batch ``exc`` (an interrupt) stopped: every unit once, those it kept
+    from finishing as :data:`STOPPED`; ``None`` if ``exc`` did not come out of :func:`run_batch`."""
+    result = getattr(exc, "batch_result", None)
+    return result if isinstance(result, BatchResult) else None
 
 
 def _interrupted_note(results: Sequence[FileStatus], total: int, still_running: int) -> str:
@@ -675,5 +694,5 @@ def make_executor(jobs: int, progress: Callable[[WorkUnit], Any] | None = None) 
 
 
 __all__ = ["AUDIO_SUFFIXES", "STOPPED", "BatchJob", "BatchResult", "Executor", "FileStatus", "InProcessExecutor",
-           "LocalPoolExecutor", "WorkUnit", "Worker", "collect_inputs", "completed", "make_executor", "plan_units",
-           "run_batch"]
+           "LocalPoolExecutor", "WorkUnit", "Worker", "collect_inputs", "completed", "interrupted_result",
+           "make_executor", "plan_units", "run_batch"]

@@ -40,10 +40,12 @@ Ctrl-C on the client
     Dask cannot stop a task that is running, so the batch's plugin carries a stop flag: the
     client sets it on every worker (``Client.run``), and each unit checks it at every progress
     step of its file (raising :class:`~idm_host.errors.Cancelled`, after which its writer removes
-    its temporaries) and before it starts. The client waits up to :data:`STOP_WAIT_S` for the
-    units in flight to answer (stopped, or done if they got past their last step), records
-    those, cancels whatever is left and exits; units never submitted are simply not run. A unit
-    that was still busy stops at its next step; nothing half-written becomes visible either way.
+    its temporaries; the synthesis of a kit not yet cached reports after each of its blocks) and
+    before it starts. The client waits up to :data:`STOP_WAIT_S` for the units in flight to answer
+    (stopped, or done if they got past their last step), records those, cancels whatever is left
+    and exits; units never submitted are simply not run (reported stopped, as are those that did
+    not answer). A unit that was still busy stops at its next step; nothing half-written becomes
+    visible either way.
 """
 from __future__ import annotations
 
@@ -508,7 +510,8 @@ class DaskExecutor(Executor):
 
     def _wind_down(self, client, plugin: str, futures: dict) -> list[FileStatus]:
         """Stop the units in flight (the stop flag on every worker), wait up to :data:`STOP_WAIT_S`
-        for them to answer and return their statuses; those that did not answer stay in ``futures``."""
+        for them to answer and return their statuses; those that did not answer stay in ``futures``
+        and are returned as stopped (still stopping on a worker: a re-run finds whether they got done)."""
         try:  # not waited for: a worker that does not answer must not hold the client's exit
             client.run(_stop_batch, plugin, on_error="ignore", wait=False)
         except Exception:  # noqa: BLE001 - the cluster may be going; what answers is reported below
@@ -521,6 +524,10 @@ class DaskExecutor(Executor):
             if fut.done():
                 del futures[fut]
                 out.append(self._status(fut, u))
+            else:
+                out.append(FileStatus(u.input, u.name, STOPPED, "still running on a worker when the client left: it "
+                                      "stops at its next step, or finishes if past its last one (run the same command "
+                                      "again to do it or find it done)", index=u.index))
         self.in_flight = self.still_running = len(futures)
         return out
 

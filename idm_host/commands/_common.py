@@ -136,7 +136,11 @@ def batch_postfix(done: int, failed: int, in_flight: int, elapsed_s: float) -> s
 @contextmanager
 def batch_progress(args: argparse.Namespace, total: int, executor: Any = None) -> Iterator[Any]:
     """A bar for a batch (stderr TTY only: files done, failed, in flight, throughput) and, with
-    ``--json-lines``, each file's status as a JSON line on stdout; yields ``update(status)``."""
+    ``--json-lines``, each file's status as a JSON line on stdout; yields ``update(status)``.
+
+    When an interrupt stops the batch inside it, the batch's outcome so far is printed as
+    :func:`report_batch` would have at its end (:func:`report_interrupted`) before the interrupt
+    goes on to the CLI's one line."""
     import time
 
     lines = getattr(args, "json_lines", False)
@@ -163,9 +167,34 @@ def batch_progress(args: argparse.Namespace, total: int, executor: Any = None) -
 
     try:
         yield update
+    except KeyboardInterrupt as exc:
+        if bar is not None:
+            bar.close()
+            bar = None
+        report_interrupted(args, exc, total)
+        raise
     finally:
         if bar is not None:
             bar.close()
+
+
+def report_interrupted(args: argparse.Namespace, exc: BaseException, total: int) -> None:
+    """After an interrupted batch: with ``--json-lines`` the counts line (its files' lines, the
+    stopped ones too, were printed as they came), with ``--json`` the whole summary of a batch of
+    more than one file; every file once, those not done as ``stopped``. Nothing otherwise (the
+    CLI's one line says what is done)."""
+    from ..batch import interrupted_result
+
+    result = interrupted_result(exc)
+    if result is None:
+        return
+    if getattr(args, "json_lines", False):
+        counts = result.to_dict()
+        counts.pop("files")
+        print(json.dumps(counts, default=str), flush=True)
+    elif getattr(args, "json", False) and total > 1:
+        print_json(result.to_dict())
+        sys.stdout.flush()
 
 
 def report_batch(args: argparse.Namespace, result: Any, line: Any, *, single: bool) -> int:

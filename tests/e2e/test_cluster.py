@@ -281,7 +281,7 @@ def test_json_lines_print_each_file_as_it_finishes_and_the_bar_counts_them(clips
         os.close(master)
     assert p.returncode == 1
     files, summary = [first, *rest[:-1]], rest[-1]
-    assert summary == {"kind": "separate", "out_dir": str(out), "done": 2, "skipped": 0, "failed": 1}
+    assert summary == {"kind": "separate", "out_dir": str(out), "done": 2, "skipped": 0, "failed": 1, "stopped": 0}
     assert sorted(f["name"] for f in files) == ["bad", "c00", "c01"]
     for f in files:
         assert set(f) == {"input", "name", "status", "error", "seconds", "worker", "summary"}
@@ -381,8 +381,16 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
                      r"\(it skips the done files\)(; \d files? in progress on the workers stops? at (its|their) "
                      r"next step, leaving nothing partial)?\n", stderr)
     assert m, stderr
-    done = [json.loads(line) for line in stdout.splitlines()]
-    assert len(done) == int(m.group(1)) and all(f["status"] == "done" for f in done)
+    # --json-lines: every file once, done or stopped (stopped mid-way, not started, or still stopping
+    # on a worker), then the counts, which add up to the six
+    *lines, counts = [json.loads(line) for line in stdout.splitlines()]
+    assert sorted(f["name"] for f in lines) == list(names), stdout
+    done = [f for f in lines if f["status"] == "done"]
+    stopped = [f for f in lines if f["status"] == "stopped"]
+    assert len(done) == int(m.group(1)) and len(done) + len(stopped) == 6, stdout
+    assert all("interrupted" in f["error"] or "still running on a worker" in f["error"] for f in stopped), stopped
+    assert counts == {"kind": "separate", "out_dir": str(out), "done": len(done), "skipped": 0, "failed": 0,
+                      "stopped": len(stopped)}
 
     deadline = time.monotonic() + 180  # a worker still busy stops at its next step
     while _hidden(out) and time.monotonic() < deadline:
@@ -390,6 +398,8 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
     assert _hidden(out) == []
     tracks = _tracks(out)
     assert {f["name"] for f in done} <= set(tracks) and all(n == 30 for n in tracks.values()), tracks
+    # a file reported stopped is not there, unless it was still on a worker, past its last step
+    assert all(f["name"] not in tracks for f in stopped if "still running" not in f["error"]), (stopped, tracks)
     assert all((out / ".idm-batch" / f"{t}.json").is_file() for t in tracks)
 
     again = cli("separate", folder, "--out", out, "--json", "--scheduler", address)
