@@ -300,7 +300,10 @@ def test_json_lines_print_each_file_as_it_finishes_and_the_bar_counts_them(clips
 
 def test_resources_send_every_file_to_the_workers_that_offer_them(clips, cluster, tmp_path):
     """--resources GPU=1: only a worker started with `--resources GPU=1` takes files (a third worker
-    joins the two plain ones); resources no worker offers are one line at the start."""
+    joins the two plain ones), one file at a time although it has two threads; resources no worker
+    offers are one line at the start."""
+    import threading
+
     from distributed import Client
 
     address, _ = cluster
@@ -331,10 +334,26 @@ def test_resources_send_every_file_to_the_workers_that_offer_them(clips, cluster
             pids = c.run(os.getpid)
         assert len(pids) == 3
         out = tmp_path / "out"
-        r = cli("separate", folder, "--out", out, "--json", "--scheduler", address, "--resources", "GPU=1")
+        running: list[int] = []  # files the scheduler has on the GPU worker at once, polled while the batch runs
+        finished = threading.Event()
+
+        def poll() -> None:
+            with Client(address, timeout=30, set_as_default=False) as c:
+                while not finished.is_set():
+                    running.append(len(c.processing(workers=offer).get(offer[0], ())))
+                    time.sleep(0.05)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            r = cli("separate", folder, "--out", out, "--json", "--scheduler", address, "--resources", "GPU=1")
+        finally:
+            finished.set()
+            poller.join(timeout=60)
         s = json.loads(r.stdout)
         assert (s["done"], s["failed"]) == (2, 0), r.stderr
         assert {f["worker"] for f in s["files"]} == {pids[offer[0]]}  # never one of the plain workers
+        assert max(running) == 1, running  # two threads, one GPU: one file at a time
         assert _tracks(out) == {"a": 30, "b": 30} and _hidden(out) == []
     finally:
         os.killpg(gpu.pid, signal.SIGTERM)
@@ -406,3 +425,147 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
     s = json.loads(again.stdout)
     assert (s["done"], s["skipped"], s["failed"]) == (6 - len(tracks), len(tracks), 0), again.stderr
     assert _tracks(out) == {n: 30 for n in names} and _hidden(out) == []
+
+
+# ---------------------------------- transcribe, resume both ways, bounded retries, the start check
+def test_transcribe_on_the_cluster_equals_a_local_run_and_each_resumes_the_other(clips, custom_model, cluster,
+                                                                               tmp_path):
+    """`transcribe` runs on the same runner: MIDI and onsets byte-identical to a local run (one
+    thread, as a nanny gives its workers), the corrupt file reported; a folder the cluster made is
+    resumed by a local run and one a local run made by the cluster; and the workers were sent the
+    custom model, which each keeps under its sha256 (they never load the client's path)."""
+    from distributed import Client
+
+    from idm_host.audio import file_sha256
+
+    address, _ = cluster
+    folder = _folder(clips, tmp_path / "in", {"bad.wav": "bad.wav", "c00.wav": "c00.wav", "c05.wav": "c05.wav"})
+    one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "IDM_HOST_MODELS": str(tmp_path / "models")}
+    local, out = tmp_path / "local", tmp_path / "out"
+    r = cli("transcribe", folder, "--out", local, "--json", "--model", custom_model, env=one)
+    s = json.loads(r.stdout)
+    assert (s["done"], s["failed"]) == (2, 1), r.stderr
+    r = cli("transcribe", folder, "--out", out, "--json", "--model", custom_model, "--scheduler", address)
+    s = json.loads(r.stdout)
+    assert r.returncode == 1 and (s["kind"], s["done"], s["skipped"], s["failed"]) == ("transcribe", 2, 0, 1)
+    assert "cut short" in next(f["error"] for f in s["files"] if f["name"] == "bad")
+    assert sorted(_outputs(out)) == ["c00.mid", "c00.onsets.json", "c05.mid", "c05.onsets.json"]
+    _assert_same_outputs(_outputs(local), _outputs(out))
+    assert _hidden(out) == []
+
+    here = json.loads(cli("transcribe", folder, "--out", out, "--json", "--model", custom_model, env=one).stdout)
+    there = json.loads(cli("transcribe", folder, "--out", local, "--json", "--model", custom_model,
+                           "--scheduler", address).stdout)
+    assert (here["done"], here["skipped"]) == (0, 2) and (there["done"], there["skipped"]) == (0, 2)
+
+    digest = file_sha256(custom_model)
+    with Client(address, timeout=30, set_as_default=False) as c:
+        caches = c.run(lambda: os.environ.get("IDM_HOST_MODELS"))
+    assert len(caches) == 2
+    for cache in caches.values():
+        sent = Path(cache) / f"cluster-{digest[:16]}.pt"
+        assert sent.is_file() and file_sha256(sent) == digest, sent
+
+
+def test_a_file_whose_workers_keep_dying_is_reported_failed_after_the_retries(clips, cluster, tmp_path):
+    """Bounded retries: kill -9 every worker caught writing the batch's one file. The scheduler of
+    the fixture allows 2 failures, so the third death makes the file failed: one line, exit 1,
+    nothing partial left and no track folder; the nannies restart the workers."""
+    from distributed import Client
+
+    address, _ = cluster
+    folder = _folder(clips, tmp_path / "in", {"doomed.wav": "c00.wav"})
+    out = tmp_path / "out"
+    p = subprocess.Popen(cli_cmd("separate", folder, "--out", out, "--json", "--scheduler", address),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    killed: list[int] = []
+    try:
+        while p.poll() is None:
+            for e in os.scandir(out) if out.is_dir() else ():
+                if e.name.startswith(".doomed.idm-") and e.name.endswith(".partial"):  # .NAME.idm-PID-xxx.partial
+                    pid = int(e.name.split(".idm-")[1].split("-")[0])
+                    if pid not in killed:
+                        killed.append(pid)
+                        os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
+        stdout, stderr = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    s = json.loads(stdout)
+    assert len(killed) == 3, (killed, s)
+    assert p.returncode == 1 and (s["done"], s["failed"]) == (0, 1), stderr
+    assert "the workers that took it died while processing it" in s["files"][0]["error"]
+    assert stderr.count("\n") == 1 and "doomed.wav" in stderr, stderr
+    assert _hidden(out) == [] and _tracks(out) == {}
+    with Client(address, timeout=30, set_as_default=False) as c:
+        c.wait_for_workers(2, timeout=120)  # the nannies restarted them for the other tests
+
+
+def _unshare() -> list[str] | None:
+    """``unshare`` for a private mount namespace (root, or a user namespace otherwise), or ``None``
+    where this system does not allow one."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return None
+    cmd = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        cmd[1:1] = ["--user", "--map-root-user"]
+    ok = subprocess.run([*cmd, "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True)
+    return cmd if ok.returncode == 0 else None
+
+
+def test_a_worker_that_does_not_see_the_shared_folder_stops_the_batch_with_one_line(clips, cluster, tmp_path):
+    """The start check against a worker that really lacks the paths: a third worker runs in a mount
+    namespace of its own (unshare) where the input folder is an empty tmpfs and the output folder's
+    parent a read-only one, as a machine without the shared mount would see them. A batch of that
+    input stops before any file is sent, with one line naming the worker and what it cannot read; a
+    batch writing under the read-only folder, with one line saying it cannot write there."""
+    import shlex
+
+    from distributed import Client
+
+    unshare = _unshare()
+    if unshare is None:
+        pytest.skip("no private mount namespace here (unshare)")
+    address, _ = cluster
+    hidden = _folder(clips, tmp_path / "hidden", {"a.wav": "c00.wav"})
+    visible = _folder(clips, tmp_path / "visible", {"b.wav": "c00.wav"})
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    worker = " ".join(shlex.quote(str(a)) for a in [*WORKER, address, "--host", "127.0.0.1", "--nworkers", "1",
+                                                     "--nthreads", "1", "--no-dashboard", "--name", "blind"])
+    script = (f"mount -t tmpfs tmpfs {shlex.quote(str(hidden))} && "
+              f"mount -t tmpfs -o ro tmpfs {shlex.quote(str(ro))} && exec {worker}")
+    blind = subprocess.Popen([*unshare, "sh", "-c", script], stdout=subprocess.DEVNULL,
+                             stderr=open(tmp_path / "blind-log.txt", "w"), cwd=REPO, start_new_session=True,
+                             env=dict(os.environ, IDM_HOST_MODELS=str(tmp_path / "models-blind")))
+    try:
+        with Client(address, timeout=30, set_as_default=False) as c:
+            deadline = time.monotonic() + 120
+            addr = None
+            while addr is None and time.monotonic() < deadline and blind.poll() is None:
+                addr = next((a for a, w in c.scheduler_info(n_workers=-1)["workers"].items()
+                             if w.get("name") == "blind"), None)
+                time.sleep(0.2)
+        assert addr is not None, (tmp_path / "blind-log.txt").read_text()[-2000:]
+
+        r = cli("separate", hidden, "--out", tmp_path / "o1", "--scheduler", address, timeout=300)
+        assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+        assert f"worker {addr} on " in r.stderr and f"cannot read {hidden / 'a.wav'} (" in r.stderr, r.stderr
+        assert "must be on a folder every worker sees at the same path" in r.stderr
+        assert not (tmp_path / "o1").exists()
+
+        r = cli("separate", visible, "--out", ro / "out", "--scheduler", address, timeout=300)
+        assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+        assert f"worker {addr} on " in r.stderr and f"cannot write in {ro} (" in r.stderr, r.stderr
+        assert list(ro.iterdir()) == []  # no file was run (the client's own view of the folder)
+    finally:
+        os.killpg(blind.pid, signal.SIGTERM)
+        try:
+            blind.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(blind.pid, signal.SIGKILL)
+            blind.wait()
