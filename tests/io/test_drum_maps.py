@@ -101,13 +101,15 @@ def test_broken_maps_are_refused(tmp_path, mutate, match, exc):
         load_drum_map(path)
 
 
-def test_bad_files_and_names(tmp_path):
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(PresetError, match="not valid JSON"):
-        load_drum_map(tmp_path / "bad.json")
-    (tmp_path / "list.json").write_text("[1, 2]")
-    with pytest.raises(PresetError, match="JSON object"):
-        load_drum_map(tmp_path / "list.json")
+@pytest.mark.parametrize("text,match", [("{not json", "not valid JSON"), ("[1, 2]", "JSON object")])
+def test_files_that_are_no_map_are_refused(tmp_path, text, match):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(PresetError, match=match):
+        load_drum_map(path)
+
+
+def test_missing_files_and_unknown_names_are_refused(tmp_path):
     with pytest.raises(PresetError, match="not found"):
         load_drum_map(tmp_path / "missing.json")
     with pytest.raises(PresetError, match="known maps: .*superior-drummer-3"):
