@@ -32,10 +32,16 @@ def add_model_flags(parser: Any, model_help: str = MODEL_HELP, device_help: str 
     parser.add_argument("--device", default="auto", help=device_help)
 
 
-def add_output_flags(parser: argparse.ArgumentParser) -> None:
-    """``--json`` and ``--quiet``, which every command takes."""
-    parser.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+def add_output_flags(parser: argparse.ArgumentParser, json_help: str = "print one JSON summary on stdout") -> None:
+    """``--json`` (``json_help`` says what it prints) and ``--quiet``, which every command takes."""
+    parser.add_argument("--json", action="store_true", help=json_help)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def add_audio_format_flags(parser: argparse.ArgumentParser) -> None:
+    """``--format`` (wav or flac) and ``--bit-depth`` of the audio files a command writes."""
+    parser.add_argument("--format", choices=("wav", "flac"), default="wav")
+    parser.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="32 = float (WAV)")
 
 
 @contextmanager

@@ -5,7 +5,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ._common import add_command, add_model_flags, add_output_flags, print_summary, progress_bar
+from ._common import (add_audio_format_flags, add_command, add_model_flags, add_output_flags, print_summary,
+                      progress_bar)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master", metavar="PRESET", help="effect chain on the mix")
     p.add_argument("--blend", choices=("sample", "replace", "layer"),
                    help="how kit samples combine with the separated stems (default: the session's)")
-    p.add_argument("--format", choices=("wav", "flac"), default="wav")
-    p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="32 = float (WAV)")
+    add_audio_format_flags(p)
     p.add_argument("--channels", type=int, choices=(1, 2), help="1 = mono, 2 = stereo (default: from the source and pans)")
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="range start (s)")
     p.add_argument("--end", type=float, metavar="S", help="range end (s)")

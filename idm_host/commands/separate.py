@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (add_batch_flags, add_command, add_model_flags, add_output_flags, batch_progress,
-                      make_batch_executor, progress_bar, report_batch)
+from ._common import (add_audio_format_flags, add_batch_flags, add_command, add_model_flags, add_output_flags,
+                      batch_progress, make_batch_executor, progress_bar, report_batch)
 
 #: Latest hit time an onsets file may hold (s): 24 hours, longer than any audio idm-host reads.
 MAX_ONSET_S = 86400.0
@@ -31,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--onsets", metavar="FILE", help="use these hits exactly (onsets.json or a drum .mid)")
     p.add_argument("--drum-map", default="gm", help="drum map for --onsets MIDI and transcription.mid")
     p.add_argument("--classes", choices=("9", "5"), default="9", help="9 model classes or 5 groups KD/SD/HH/TT/CY")
-    p.add_argument("--format", choices=("wav", "flac"), default="wav")
-    p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="32 = float (WAV)")
+    add_audio_format_flags(p)
     p.add_argument("--masking", choices=MASKING_CHOICES, default="auto",
                    help=MASKING_HELP)
     p.add_argument("--alpha", type=float, default=None,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ._common import add_command, print_json, progress_bar
+from ._common import add_command, add_output_flags, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --init: train the encoder side against the init model's frozen drum machine "
                         "(much cheaper per step; keeps the init model's kits)")
     p.add_argument("--overwrite", action="store_true", help="start a new run in a RUN_DIR that holds one")
-    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_output_flags(p, json_help="print the report as JSON on stdout")
 
 
 def _background(args: argparse.Namespace) -> int:
