@@ -178,69 +178,46 @@ protected:
         Plugin::initAudioPort(input, index, port);
     }
 
+    // One parameter's description: hints, name, symbol and range (default, minimum, maximum).
+    static void describe(Parameter& p, uint32_t hints, const char* name, const char* symbol,
+                         float def, float min, float max) {
+        p.hints = hints;
+        p.name = name;
+        p.symbol = symbol;
+        p.ranges = ParameterRanges(def, min, max);
+    }
+
+    // The labels of an enumerated parameter's values 0, 1, ... (the host offers only these).
+    static void enumerate(Parameter& p, const char* const* labels, int count) {
+        ParameterEnumerationValue* v = new ParameterEnumerationValue[count];
+        for (int k = 0; k < count; ++k) { v[k].value = float(k); v[k].label = labels[k]; }
+        p.enumValues.count = count;
+        p.enumValues.restrictedMode = true;
+        p.enumValues.values = v;
+    }
+
     void initParameter(uint32_t index, Parameter& p) override {
+        static const char* const kCaptureNames[] = {"Off", "While playing", "Always"};
+        const uint32_t automatable = kParameterIsAutomatable | kParameterIsInteger;
+        const uint32_t output = kParameterIsOutput | kParameterIsInteger;
         switch (index) {
-        case kParamCapture: {
-            p.hints = kParameterIsAutomatable | kParameterIsInteger;
-            p.name = "Capture";
-            p.symbol = "capture";
-            p.ranges = ParameterRanges(kCaptureWhilePlaying, 0, 2);
-            ParameterEnumerationValue* v = new ParameterEnumerationValue[3];
-            v[0].value = 0; v[0].label = "Off";
-            v[1].value = 1; v[1].label = "While playing";
-            v[2].value = 2; v[2].label = "Always";
-            p.enumValues.count = 3;
-            p.enumValues.restrictedMode = true;
-            p.enumValues.values = v;
+        case kParamCapture:
+            describe(p, automatable, "Capture", "capture", kCaptureWhilePlaying, 0, 2);
+            enumerate(p, kCaptureNames, 3);
             break;
-        }
         case kParamPlayHits:
-            p.hints = kParameterIsAutomatable | kParameterIsBoolean | kParameterIsInteger;
-            p.name = "Play hits";
-            p.symbol = "play_hits";
-            p.ranges = ParameterRanges(1, 0, 1);
+            describe(p, automatable | kParameterIsBoolean, "Play hits", "play_hits", 1, 0, 1);
             break;
-        case kParamDrumMap: {
-            p.hints = kParameterIsAutomatable | kParameterIsInteger;
-            p.name = "Drum map";
-            p.symbol = "drum_map";
-            p.ranges = ParameterRanges(kDefaultDrumMap, 0, kNumDrumMaps - 1);
-            ParameterEnumerationValue* v = new ParameterEnumerationValue[kNumDrumMaps];
-            for (int k = 0; k < kNumDrumMaps; ++k) { v[k].value = float(k); v[k].label = kDrumMapNames[k]; }
-            p.enumValues.count = kNumDrumMaps;
-            p.enumValues.restrictedMode = true;
-            p.enumValues.values = v;
+        case kParamDrumMap:
+            describe(p, automatable, "Drum map", "drum_map", kDefaultDrumMap, 0, kNumDrumMaps - 1);
+            enumerate(p, kDrumMapNames, kNumDrumMaps);
             break;
-        }
-        case kParamDropped:
-            p.hints = kParameterIsOutput | kParameterIsInteger;
-            p.name = "Dropped frames";
-            p.symbol = "dropped_frames";
-            p.ranges = ParameterRanges(0, 0, 1e9f);
-            break;
-        case kParamConnected:
-            p.hints = kParameterIsOutput | kParameterIsBoolean | kParameterIsInteger;
-            p.name = "Connected";
-            p.symbol = "connected";
-            p.ranges = ParameterRanges(0, 0, 1);
-            break;
-        case kParamHits:
-            p.hints = kParameterIsOutput | kParameterIsInteger;
-            p.name = "Hits";
-            p.symbol = "hits";
-            p.ranges = ParameterRanges(0, 0, 1e7f);
-            break;
-        case kParamTakes:
-            p.hints = kParameterIsOutput | kParameterIsInteger;
-            p.name = "Takes analysed";
-            p.symbol = "takes";
-            p.ranges = ParameterRanges(0, 0, 1e6f);
-            break;
+        case kParamDropped: describe(p, output, "Dropped frames", "dropped_frames", 0, 0, 1e9f); break;
+        case kParamConnected: describe(p, output | kParameterIsBoolean, "Connected", "connected", 0, 0, 1); break;
+        case kParamHits: describe(p, output, "Hits", "hits", 0, 0, 1e7f); break;
+        case kParamTakes: describe(p, output, "Takes analysed", "takes", 0, 0, 1e6f); break;
         case kParamEdit:  // a switch, not a DPF trigger (hosts do not all deliver those): each turn-on edits
-            p.hints = kParameterIsAutomatable | kParameterIsBoolean | kParameterIsInteger;
-            p.name = "Edit in idm-studio";
-            p.symbol = "edit";
-            p.ranges = ParameterRanges(0, 0, 1);
+            describe(p, automatable | kParameterIsBoolean, "Edit in idm-studio", "edit", 0, 0, 1);
             break;
         }
     }
