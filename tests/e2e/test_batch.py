@@ -196,13 +196,14 @@ def test_ctrl_c_stops_a_pool_batch_with_one_line_and_no_temporaries(clips, tmp_p
     env = dict(os.environ, IDM_HOST_MODELS=str(model_cache))
     for attempt in range(2):
         out = tmp_path / f"out{attempt}"
-        p = subprocess.Popen(cli_cmd("separate", folder, "--jobs", "2", "--out", out, "-q", "--model", official_model),
-                             stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        p = subprocess.Popen(cli_cmd("separate", folder, "--jobs", "2", "--out", out, "-q", "--json-lines",
+                                     "--model", official_model),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
         try:
             while p.poll() is None and not list((out / ".idm-batch").glob("*.json")):
                 time.sleep(0.01)
             p.send_signal(signal.SIGINT)
-            _, err = p.communicate(timeout=120)
+            stdout, err = p.communicate(timeout=120)
         finally:
             if p.poll() is None:
                 p.kill()
@@ -215,3 +216,9 @@ def test_ctrl_c_stops_a_pool_batch_with_one_line_and_no_temporaries(clips, tmp_p
         assert hidden == [], hidden  # the workers were joined before the parent left
         tracks = sorted(d.name for d in out.iterdir() if d.is_dir() and not d.name.startswith("."))
         assert len(tracks) == int(m.group(1)) and all((out / ".idm-batch" / f"{t}.json").is_file() for t in tracks)
+        # --json-lines: each file once, the ones not done as stopped, then the counts
+        *lines, counts = [json.loads(line) for line in stdout.splitlines()]
+        assert sorted(f["name"] for f in lines) == [f"x{i}" for i in range(4)], stdout
+        assert sorted(f["name"] for f in lines if f["status"] == "done") == tracks, stdout
+        assert all(f["status"] == "stopped" and "interrupted" in f["error"] for f in lines if f["name"] not in tracks)
+        assert (counts["done"], counts["stopped"], counts["failed"]) == (len(tracks), 4 - len(tracks), 0), counts
