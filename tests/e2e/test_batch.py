@@ -177,7 +177,8 @@ def test_sigterm_stops_a_pool_batch_cleanly(clips, tmp_path, official_model, mod
 
 def test_ctrl_c_stops_a_pool_batch_with_one_line_and_no_temporaries(clips, tmp_path, official_model, model_cache):
     """SIGINT to a --jobs 2 batch once a first file is recorded: exit 130 with one line counting the
-    files done, nothing half-written left, the folders shown complete and recorded. (The pool
+    files done, nothing half-written left, the folders shown complete and recorded, and every file
+    accounted for on stdout (--json-lines, then --json): done, or stopped. (The pool
     SIGTERMs its workers, and terminates them all again when the first exits; a second SIGTERM
     could cut short the clean-up of a worker that was writing: a temporary folder with 3 of its
     files stayed once in 8 tries by hand, never in 8 tries of this test.)"""
@@ -196,7 +197,8 @@ def test_ctrl_c_stops_a_pool_batch_with_one_line_and_no_temporaries(clips, tmp_p
     env = dict(os.environ, IDM_HOST_MODELS=str(model_cache))
     for attempt in range(2):
         out = tmp_path / f"out{attempt}"
-        p = subprocess.Popen(cli_cmd("separate", folder, "--jobs", "2", "--out", out, "-q", "--json-lines",
+        output = ("--json-lines", "--json")[attempt]  # the files' lines then the counts; the whole summary
+        p = subprocess.Popen(cli_cmd("separate", folder, "--jobs", "2", "--out", out, "-q", output,
                                      "--model", official_model),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
         try:
@@ -216,8 +218,12 @@ def test_ctrl_c_stops_a_pool_batch_with_one_line_and_no_temporaries(clips, tmp_p
         assert hidden == [], hidden  # the workers were joined before the parent left
         tracks = sorted(d.name for d in out.iterdir() if d.is_dir() and not d.name.startswith("."))
         assert len(tracks) == int(m.group(1)) and all((out / ".idm-batch" / f"{t}.json").is_file() for t in tracks)
-        # --json-lines: each file once, the ones not done as stopped, then the counts
-        *lines, counts = [json.loads(line) for line in stdout.splitlines()]
+        # each file once, the ones not done as stopped, and the counts
+        if output == "--json-lines":
+            *lines, counts = [json.loads(line) for line in stdout.splitlines()]
+        else:
+            counts = json.loads(stdout)
+            lines = counts.pop("files")
         assert sorted(f["name"] for f in lines) == [f"x{i}" for i in range(4)], stdout
         assert sorted(f["name"] for f in lines if f["status"] == "done") == tracks, stdout
         assert all(f["status"] == "stopped" and "interrupted" in f["error"] for f in lines if f["name"] not in tracks)
