@@ -569,3 +569,41 @@ def test_a_worker_that_does_not_see_the_shared_folder_stops_the_batch_with_one_l
         except subprocess.TimeoutExpired:
             os.killpg(blind.pid, signal.SIGKILL)
             blind.wait()
+
+
+def test_one_shots_the_workers_lack_are_sent_from_the_clients_cache(clips, cluster, tmp_path):
+    """A model whose synthesiser no worker has seen (the default's weights with one bias moved: another
+    synthesiser digest, so none of the shipped one-shots apply): the client's cache holds the one-shots
+    of its kits, the workers' caches do not; the start check finds them missing, and every worker ends
+    up with each of them, checked and cached, equal to the client's."""
+    import numpy as np
+    import torch
+    from distributed import Client
+
+    from idm_host.engine import Separator
+    from idm_host.kit_cache import kit_embeddings, read_entry
+    from idm_host.models import default_weights
+
+    address, _ = cluster
+    d = torch.load(default_weights(), weights_only=True)
+    d["state_dict"]["synth.out.bias"] = d["state_dict"]["synth.out.bias"] + 0.01
+    model = tmp_path / "resynth.pt"
+    torch.save(d, model)
+    mine = tmp_path / "client-models" / "one-shots"
+    sep = Separator(str(model), device="cpu")
+    shape = (sep.config.n_classes, sep.config.one_shot_len)
+    entries = {p.stem: p for p in (sep.cache_one_shots(e, folder=mine) for e in kit_embeddings(sep.config.n_kits))}
+    assert len(entries) == sep.config.n_kits
+
+    folder = _folder(clips, tmp_path / "in", {"a.wav": "c03.wav"})
+    r = cli("separate", folder, "--out", tmp_path / "out", "--json", "--model", model, "--scheduler", address,
+            env={"IDM_HOST_MODELS": str(tmp_path / "client-models")})
+    assert json.loads(r.stdout)["done"] == 1, r.stderr
+    with Client(address, timeout=30, set_as_default=False) as c:
+        caches = c.run(lambda: os.environ.get("IDM_HOST_MODELS"))
+    assert len(caches) == 2
+    for cache in caches.values():
+        for key, path in entries.items():
+            theirs = read_entry(Path(cache) / "one-shots" / path.name, key, shape)
+            assert theirs is not None, (cache, key)
+            np.testing.assert_array_equal(theirs, read_entry(path, key, shape))
