@@ -607,3 +607,39 @@ def test_one_shots_the_workers_lack_are_sent_from_the_clients_cache(clips, clust
             theirs = read_entry(Path(cache) / "one-shots" / path.name, key, shape)
             assert theirs is not None, (cache, key)
             np.testing.assert_array_equal(theirs, read_entry(path, key, shape))
+
+
+def test_each_worker_loads_the_model_once_for_the_whole_batch(clips, cluster, tmp_path):
+    """Workers load the model once: each worker counts the separators it builds (its real
+    ``Separator.__init__``, wrapped by a counter); a batch of six files, several on each worker,
+    builds exactly one on each."""
+    from distributed import Client
+
+    address, _ = cluster
+    folder = _folder(clips, tmp_path / "in", {f"{n}.wav": "c00.wav" for n in "abcdef"})
+
+    def built() -> int:
+        from idm_host import engine
+
+        cls = engine.Separator
+        if "test_built" not in cls.__dict__:
+            init = cls.__init__
+
+            def counted(self, *args, **kwargs):
+                cls.test_built += 1  # type: ignore[attr-defined]
+                init(self, *args, **kwargs)
+
+            cls.test_built = 0  # type: ignore[attr-defined]
+            cls.__init__ = counted  # type: ignore[method-assign]
+        return cls.test_built  # type: ignore[attr-defined]
+
+    with Client(address, timeout=30, set_as_default=False) as c:
+        before = c.run(built)
+        pids = c.run(os.getpid)
+        r = cli("separate", folder, "--out", tmp_path / "out", "--json", "--scheduler", address)
+        after = c.run(built)
+    s = json.loads(r.stdout)
+    assert s["done"] == 6, r.stderr
+    ran = {addr: sum(1 for f in s["files"] if f["worker"] == pid) for addr, pid in pids.items()}
+    assert len(ran) == 2 and min(ran.values()) >= 2, ran  # each worker ran several files
+    assert {addr: after[addr] - before[addr] for addr in after} == {addr: 1 for addr in after}, (before, after)
