@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from pathlib import Path
 from typing import Any, Iterator, Literal
 
 import numpy as np
@@ -32,6 +31,7 @@ from .encoding import Encoded, level_matched, picked_transcription, run_encoder
 from .errors import IdmError, ModelError
 from .masking import AdaptiveConfig, AdaptiveMasker, AdaptivePlan, check_mode, resolve_mode
 from .progress import ProgressCallback, Stage
+from .kit_cache import KitSynthesis, OneShotStore
 from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Kit, Stems, Transcription
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.Pat
     return Transcriber.load(path)
 
 
-class Separator:
+class Separator(KitSynthesis):
     """Transcribe, extract a kit and separate drum mixtures with an IDM model.
 
     Args:
@@ -148,12 +148,9 @@ class Separator:
         self._adaptive = AdaptiveMasker(WienerFilter(cfg.n_fft, self.hop, "cpu"), self.sample_rate, adaptive)
         self._kits: dict[str, np.ndarray] = {}
         self._synth_digest: str | None = None
-        from .kit_cache import OneShotStore
-
         self._store = OneShotStore()
         self.transcriber = _load_transcriber(transcriber, model)
 
-    # ------------------------------------------------------------------ model resolution
     # ------------------------------------------------------------------ input
     def load(self, audio: Audio | str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> Audio:
         """Any accepted input -> :class:`Audio` at the model rate, channels kept."""
@@ -198,73 +195,7 @@ class Separator:
         """:func:`idm_host.encoding.level_matched` for this model's classes and frame grid."""
         return level_matched(enc, tr, self.classes, self.hop, self.sample_rate)
 
-    # ------------------------------------------------------------------ kit
-    @property
-    def synth_digest(self) -> str:
-        """sha256 of the synthesiser's weights (:func:`idm_host.kit_cache.synth_digest`)."""
-        if self._synth_digest is None:
-            from .kit_cache import synth_digest
-
-            self._synth_digest = synth_digest(self.model)
-        return self._synth_digest
-
-    def _kit_key(self, embedding: np.ndarray) -> str:
-        from .kit_cache import kit_key
-
-        return kit_key(self.synth_digest, embedding, self.seed, self.config.one_shot_len)
-
-    def noise(self) -> torch.Tensor:
-        """The seeded one-shot noise ``[K, L]`` (seed 0 is the official parity file's noise)."""
-        gen = torch.Generator().manual_seed(self.seed)
-        return torch.randn(self.config.n_classes, 1, self.config.one_shot_len, generator=gen)[:, 0]
-
-    def synth_embedding(self, kit_embedding: np.ndarray) -> np.ndarray:
-        """The embedding the synthesiser is given: snapped to one-hot when saturated (``snap_kit``)."""
-        from .kit_cache import snap_embedding
-
-        return snap_embedding(kit_embedding, self.snap_kit)
-
-    def synthesize(self, kit_embedding: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
-        """Run the synthesiser (no cache): one-shots ``[K, L]`` for the embedding exactly as given.
-
-        ``progress`` is called after each of the synthesiser's blocks (its long steps: seconds each
-        on a loaded CPU); raise :class:`~idm_host.errors.Cancelled` from it to stop."""
-        with torch.inference_mode():
-            emb = torch.from_numpy(np.ascontiguousarray(kit_embedding, dtype=np.float32))[None]
-            shots = self.model.synthesize(emb.to(self.device), self.noise()[None].to(self.device), progress=progress)
-            return np.ascontiguousarray(shots[0].float().cpu().numpy())
-
-    def one_shots(self, kit_embedding: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
-        """One-shots ``[K, L]`` for a kit embedding: memory, then the shipped and the user's disk
-        cache (entries checked: key, shape, checksum, finite), then the synthesiser (result cached;
-        ``progress`` as :meth:`synthesize` takes it, called only when it runs)."""
-        kit_embedding = self.synth_embedding(kit_embedding)
-        key = self._kit_key(kit_embedding)
-        shots = self._kits.get(key)
-        if shots is not None:
-            return shots
-        shape = (self.config.n_classes, self.config.one_shot_len)
-        shots = self._store.load(key, shape)
-        if shots is None:
-            shots = self.synthesize(kit_embedding, progress)
-            self._store.save(key, shots)
-        self._kits[key] = shots
-        return shots
-
-    def cache_one_shots(self, kit_embedding: np.ndarray, *, folder: Path | None = None) -> Path | None:
-        """Make sure the one-shots of ``kit_embedding`` are on disk (in ``folder``, default the
-        user cache) and sound; returns the entry's path (``None`` if it could not be written)."""
-        from .kit_cache import SUFFIX, read_entry
-
-        e = self.synth_embedding(kit_embedding)
-        key = self._kit_key(e)
-        shape = (self.config.n_classes, self.config.one_shot_len)
-        target = (self._store.cache_folder if folder is None else Path(folder)) / f"{key}{SUFFIX}"
-        if read_entry(target, key, shape) is not None:
-            return target
-        shots = self.one_shots(e)
-        return self._store.save(key, shots, folder=target.parent)
-
+    # ------------------------------------------------------------------ kit (one-shots: kit_cache.KitSynthesis)
     def kit_from(self, enc: Encoded, progress: ProgressCallback | None = None) -> Kit:
         # The input's level is folded into the track gains so that the kit renders the synthetic
         # stems at the level of the audio given, whatever the model's input normalisation.

@@ -23,12 +23,16 @@ import io
 import logging
 import zipfile
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
 from .errors import IdmError
 from .fsutil import atomic_write_bytes
+from .progress import ProgressCallback
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +171,79 @@ def precompute(separator, *, folder: Path | None = None, progress=None) -> list[
         out.append(separator.cache_one_shots(e, folder=folder))
         report(progress, (i + 1) / n, f"one-shots of kit {i + 1}/{n}")
     return out
+
+
+class KitSynthesis:
+    """The one-shots of a kit embedding, from memory, the disk caches or the synthesiser: the kit
+    half of :class:`~idm_host.engine.Separator` (a mixin; the separator sets the attributes below)."""
+
+    model: Any
+    config: Any
+    device: Any
+    seed: int
+    snap_kit: float | None
+    _kits: dict[str, np.ndarray]
+    _store: OneShotStore
+    _synth_digest: str | None
+
+    @property
+    def synth_digest(self) -> str:
+        """sha256 of the synthesiser's weights (:func:`idm_host.kit_cache.synth_digest`)."""
+        if self._synth_digest is None:
+            self._synth_digest = synth_digest(self.model)
+        return self._synth_digest
+
+    def _kit_key(self, embedding: np.ndarray) -> str:
+        return kit_key(self.synth_digest, embedding, self.seed, self.config.one_shot_len)
+
+    def noise(self) -> "torch.Tensor":
+        """The seeded one-shot noise ``[K, L]`` (seed 0 is the official parity file's noise)."""
+        import torch
+
+        gen = torch.Generator().manual_seed(self.seed)
+        return torch.randn(self.config.n_classes, 1, self.config.one_shot_len, generator=gen)[:, 0]
+
+    def synth_embedding(self, kit_embedding: np.ndarray) -> np.ndarray:
+        """The embedding the synthesiser is given: snapped to one-hot when saturated (``snap_kit``)."""
+        return snap_embedding(kit_embedding, self.snap_kit)
+
+    def synthesize(self, kit_embedding: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+        """Run the synthesiser (no cache): one-shots ``[K, L]`` for the embedding exactly as given.
+
+        ``progress`` is called after each of the synthesiser's blocks (its long steps: seconds each
+        on a loaded CPU); raise :class:`~idm_host.errors.Cancelled` from it to stop."""
+        import torch
+
+        with torch.inference_mode():
+            emb = torch.from_numpy(np.ascontiguousarray(kit_embedding, dtype=np.float32))[None]
+            shots = self.model.synthesize(emb.to(self.device), self.noise()[None].to(self.device), progress=progress)
+            return np.ascontiguousarray(shots[0].float().cpu().numpy())
+
+    def one_shots(self, kit_embedding: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+        """One-shots ``[K, L]`` for a kit embedding: memory, then the shipped and the user's disk
+        cache (entries checked: key, shape, checksum, finite), then the synthesiser (result cached;
+        ``progress`` as :meth:`synthesize` takes it, called only when it runs)."""
+        kit_embedding = self.synth_embedding(kit_embedding)
+        key = self._kit_key(kit_embedding)
+        shots = self._kits.get(key)
+        if shots is not None:
+            return shots
+        shape = (self.config.n_classes, self.config.one_shot_len)
+        shots = self._store.load(key, shape)
+        if shots is None:
+            shots = self.synthesize(kit_embedding, progress)
+            self._store.save(key, shots)
+        self._kits[key] = shots
+        return shots
+
+    def cache_one_shots(self, kit_embedding: np.ndarray, *, folder: Path | None = None) -> Path | None:
+        """Make sure the one-shots of ``kit_embedding`` are on disk (in ``folder``, default the
+        user cache) and sound; returns the entry's path (``None`` if it could not be written)."""
+        e = self.synth_embedding(kit_embedding)
+        key = self._kit_key(e)
+        shape = (self.config.n_classes, self.config.one_shot_len)
+        target = (self._store.cache_folder if folder is None else Path(folder)) / f"{key}{SUFFIX}"
+        if read_entry(target, key, shape) is not None:
+            return target
+        shots = self.one_shots(e)
+        return self._store.save(key, shots, folder=target.parent)

@@ -485,7 +485,7 @@ class Compound(Command):
         self.commands = list(commands)
         self.label = label
 
-    def run(self, session, state):
+    def run(self, session: "Session", state: SessionState) -> tuple[SessionState, Change]:
         parts: set[str] = set()
         classes: set[str] = set()
         ids: list[int] = []
