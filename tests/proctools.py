@@ -2,6 +2,8 @@
 ``idm-host serve``): a free UDP port, stopping a process for sure, and a headless Pd patch's output."""
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -25,6 +27,17 @@ def stop_process(proc: subprocess.Popen, timeout_s: float = 5.0) -> None:
         proc.wait(timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+
+
+def stop_group(proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """:func:`stop_process` for a process that leads its own group (``start_new_session``): the
+    whole group gets the signals."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clikit import REPO, cli, cli_cmd
+from proctools import stop_group
 
 pytest.importorskip("distributed")
 DASK = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
@@ -356,12 +357,7 @@ def test_resources_send_every_file_to_the_workers_that_offer_them(clips, cluster
         assert max(running) == 1, running  # two threads, one GPU: one file at a time
         assert _tracks(out) == {"a": 30, "b": 30} and _hidden(out) == []
     finally:
-        os.killpg(gpu.pid, signal.SIGTERM)
-        try:
-            gpu.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(gpu.pid, signal.SIGKILL)
-            gpu.wait()
+        stop_group(gpu)
 
 
 def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster, tmp_path):
@@ -563,12 +559,7 @@ def test_a_worker_that_does_not_see_the_shared_folder_stops_the_batch_with_one_l
         assert f"worker {addr} on " in r.stderr and f"cannot write in {ro} (" in r.stderr, r.stderr
         assert list(ro.iterdir()) == []  # no file was run (the client's own view of the folder)
     finally:
-        os.killpg(blind.pid, signal.SIGTERM)
-        try:
-            blind.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(blind.pid, signal.SIGKILL)
-            blind.wait()
+        stop_group(blind)
 
 
 def test_one_shots_the_workers_lack_are_sent_from_the_clients_cache(clips, cluster, tmp_path):
