@@ -335,6 +335,8 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         net = start.network
         log.info("starting from %s (sha256 %s)", init, start.sha256[:12])
     elif resume:
+        if settings.network:
+            raise IdmError("a resumed run continues the network in its checkpoint; network sizes apply to a new run")
         if not ckpt_path.is_file():
             raise IdmError(f"{ckpt_path}: nothing to resume; start without --resume")
         try:

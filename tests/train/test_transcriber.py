@@ -353,6 +353,10 @@ def test_a_run_of_a_larger_network_checkpoints_and_resumes_with_its_own_sizes(tm
     train(TrainSettings(out=str(run), steps=2, **fast), kits, val, resume=True)
     ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ck["step"] == 4 and tuple(ck["config"]["conv"]) == (4, 4, 4)
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(IdmError, match="apply to a new run"):  # sizes are not silently ignored on resume
+        train(TrainSettings(out=str(run), steps=2, network={"proj": 16}, **fast), kits, val, resume=True)
+    assert (run / "checkpoint.pt").read_bytes() == before
     with pytest.raises(IdmError, match="sizes"):
         train(TrainSettings(out=str(tmp_path / "other"), network=sizes, **fast), kits, val, init=run / "best.pt")
 
