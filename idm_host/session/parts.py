@@ -97,27 +97,22 @@ class KitSlot:
     synthetic: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        arr = self.one_shot
-        if not (isinstance(arr, np.ndarray) and arr.ndim == 1 and arr.size > 0 and not arr.flags.writeable
-                and arr.dtype == np.float32):
-            arr = np.asarray(arr, dtype=np.float32)
-            if arr.ndim != 1 or arr.size == 0:
-                raise SessionError(f"a one-shot must be a non-empty mono array; got shape {arr.shape}")
-            object.__setattr__(self, "one_shot", frozen_array(arr))
-        if not np.isfinite(self.one_shot).all():
-            raise SessionError("a one-shot contains NaN or infinite samples")
-        if self.origin not in KIT_ORIGINS:
-            raise SessionError(f"kit origin {self.origin!r} is unknown; use one of {', '.join(KIT_ORIGINS)}")
-        for name in ("fitted", "synthetic"):
+        for name in ("one_shot", "fitted", "synthetic"):
             a = getattr(self, name)
-            if a is None:
+            if a is None and name != "one_shot":
                 continue
             if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and not a.flags.writeable):
                 a = np.asarray(a, dtype=np.float32)
-                object.__setattr__(self, name, frozen_array(a))
-                a = getattr(self, name)
-            if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all():
-                raise SessionError(f"the {name} one-shot must be a non-empty finite mono array")
+            what = "a one-shot" if name == "one_shot" else f"the {name} one-shot"
+            if a.ndim != 1 or a.size == 0:
+                raise SessionError(f"{what} must be a non-empty mono array; got shape {a.shape}")
+            if not np.isfinite(a).all():
+                raise SessionError(f"{what} contains NaN or infinite samples")
+            if a.flags.writeable:
+                a = frozen_array(a)
+            object.__setattr__(self, name, a)
+        if self.origin not in KIT_ORIGINS:
+            raise SessionError(f"kit origin {self.origin!r} is unknown; use one of {', '.join(KIT_ORIGINS)}")
         if (self.fitted is None) != (self.synthetic is None):
             raise SessionError("a kit slot keeps its fitted and its synthetic one-shot together, or neither")
         if self.origin == "fitted" and self.fitted is None:
