@@ -29,9 +29,9 @@ from .audio import as_audio, load_audio, to_model_rate
 from .dsp import WienerFilter, hit_arrays, synth_block
 from .encoding import Encoded, level_matched, picked_transcription, run_encoder
 from .errors import IdmError, ModelError
+from .kit_cache import KitSynthesis, OneShotStore
 from .masking import AdaptiveConfig, AdaptiveMasker, AdaptivePlan, check_mode, resolve_mode
 from .progress import ProgressCallback, Stage
-from .kit_cache import KitSynthesis, OneShotStore
 from .types import MODEL_VELOCITY_SCALE, Analysis, Audio, Kit, Stems, Transcription
 
 log = logging.getLogger(__name__)

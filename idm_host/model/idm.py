@@ -1,11 +1,10 @@
 """The Inverse Drum Machine: composition of encoder, heads, synthesiser and sequencer."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
+from ..progress import ProgressCallback
 from .config import IDMConfig
 from .encoder import ConvNeXt, KitClassifier, LogMel, TrackGains, TranscriptionHead
 from .sequencer import sequence
@@ -71,7 +70,7 @@ class IDM(nn.Module):
 
     def synthesize(self, kit_embedding: torch.Tensor, noise: torch.Tensor | None = None,
                    generator: torch.Generator | None = None,
-                   progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+                   progress: ProgressCallback | None = None) -> torch.Tensor:
         """One-shots ``[B, K, L]`` from the kit embedding and noise ``[B, K, L]`` (drawn if None);
         ``progress(fraction, message)`` is called after each synthesiser block and may raise to stop."""
         b, k, n = kit_embedding.shape[0], self.config.n_classes, self.config.one_shot_len

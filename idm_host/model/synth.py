@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..progress import ProgressCallback, report
 from .config import IDMConfig
 from .encoder import exp_sigmoid
 
@@ -78,7 +77,7 @@ class OneShotSynth(nn.Module):
         return SynthControls(scales, shifts, self.envelope_scale * rate)
 
     def waveform(self, noise: torch.Tensor, ctl: SynthControls,
-                 progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+                 progress: ProgressCallback | None = None) -> torch.Tensor:
         """The TCN's raw output ``[N, L]`` before normalisation and envelope.
 
         ``progress(fraction, message)``, if given, is called after each block (the blocks are the
@@ -87,8 +86,7 @@ class OneShotSynth(nn.Module):
         n = len(self.blocks)
         for i, (block, scale, shift) in enumerate(zip(self.blocks, ctl.film_scale, ctl.film_shift)):
             h = block(h, scale, shift)
-            if progress is not None:
-                progress((i + 1) / n, "synthesising the kit")
+            report(progress, (i + 1) / n, "synthesising the kit")
         return self.out(h)[:, 0]
 
     def envelope(self, decay_per_s: torch.Tensor, length: int) -> torch.Tensor:
@@ -97,7 +95,7 @@ class OneShotSynth(nn.Module):
         return torch.exp(-decay_per_s[:, None] * n[None, :] / self.sample_rate)
 
     def signal(self, noise: torch.Tensor, ctl: SynthControls, *, groups: int = 1,
-               progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+               progress: ProgressCallback | None = None) -> torch.Tensor:
         """Synthesise: TCN, joint peak normalisation over each group of one-shots, envelope.
 
         Args:
@@ -114,7 +112,7 @@ class OneShotSynth(nn.Module):
         return w * self.envelope(ctl.decay_per_s, w.shape[-1])
 
     def forward(self, noise: torch.Tensor, conditioning: torch.Tensor, *, groups: int = 1,
-                progress: Callable[[float, str], None] | None = None) -> torch.Tensor:
+                progress: ProgressCallback | None = None) -> torch.Tensor:
         return self.signal(noise, self.controls(conditioning), groups=groups, progress=progress)
 
     @staticmethod
