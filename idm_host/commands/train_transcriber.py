@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mix-kits", type=float, default=0.0, metavar="P",
                    help="probability that a sampled-kit example takes each drum group (kick, snare, hats, toms, "
                         "cymbals) from another random training kit (default: %(default)s)")
+    p.add_argument("--procedural", type=float, default=0.35, metavar="P",
+                   help="probability that an example uses a procedural kit from the parametric drum "
+                        "synthesiser instead of a training kit (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
 
 
@@ -50,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     network = _network_sizes(args)
-    if not 0.0 <= args.mix_kits <= 1.0:
-        raise IdmError(f"--mix-kits {args.mix_kits}: a probability between 0 and 1")
+    for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural)):
+        if not 0.0 <= value <= 1.0:
+            raise IdmError(f"{flag} {value}: a probability between 0 and 1")
     cfg = DataConfig.load(args.data)
     if not cfg.validation_kits:
         raise IdmError(f"{args.data}: no validation_kits; the transcriber is selected on kits it never trains on")
@@ -61,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
                              lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed,
                              balance_classes=not args.no_balance, network=network)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
-            "validation_kits": [k.label for k in cfg.validation_kits], "mix_kits": args.mix_kits}
-    stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits}
+            "validation_kits": [k.label for k in cfg.validation_kits], "mix_kits": args.mix_kits,
+            "procedural": args.procedural}
+    stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits, "procedural_p": args.procedural}
     if cfg.kit_weights:
         stream_kwargs["kit_weights"] = cfg.kit_weights
     report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,

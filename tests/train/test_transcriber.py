@@ -368,7 +368,9 @@ def test_a_network_with_more_pooling_blocks_than_bands_is_refused():
 
 @pytest.mark.parametrize("flags, message", [(["--conv", "16,x"], "channel counts"), (["--conv", "16,0"], "at least one"),
                                             (["--hidden", "0"], "at least 1"),
-                                            (["--resume", "--proj", "64"], "apply to a new run")])
+                                            (["--resume", "--proj", "64"], "apply to a new run"),
+                                            (["--procedural", "1.5"], "--procedural 1.5: a probability"),
+                                            (["--mix-kits", "-0.1"], "--mix-kits -0.1: a probability")])
 def test_train_transcriber_refuses_bad_network_sizes_before_loading_anything(tmp_path, capsys, flags, message):
     from idm_host.cli import main
 
