@@ -15,61 +15,46 @@ from pathlib import Path
 import numpy as np
 
 from .audio import save_audio
+from .drumsynth import SAMPLE_RATE, envelope, finish, highpass, noise, partials, pole_hz, sweep, time_axis
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "drum-loop.flac"
-SR = 44100
+SR = SAMPLE_RATE
 
 
 # ---------------------------------------------------------------------------- a tiny drum synth
-def _env(n: int, decay_per_s: float, attack_s: float = 0.001) -> np.ndarray:
-    t = np.arange(n) / SR
-    return (np.minimum(1.0, t / attack_s) * np.exp(-decay_per_s * t)).astype(np.float32)
-
-
-def _noise(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.standard_normal(n).astype(np.float32)
-
-
-def _highpass(x: np.ndarray, coef: float = 0.95) -> np.ndarray:
-    y = np.empty_like(x)
-    prev_x = prev_y = 0.0
-    for i, v in enumerate(x):  # one-pole high-pass; short signals only
-        prev_y = coef * (prev_y + v - prev_x)
-        prev_x = v
-        y[i] = prev_y
-    return y
+# Recipes over idm_host.drumsynth. The decays are time constants written as 1 / rate and the
+# high-passes as poles (drumsynth.pole_hz), the way this kit was first made, so that the example
+# loop stays the committed examples/drum-loop.flac.
+_ATTACK_S = 0.001
 
 
 def one_shots(seed: int = 7) -> dict[str, np.ndarray]:
     """Synthesised acoustic-ish one-shots for the 9 model classes (float32, 44.1 kHz, mono)."""
     rng = np.random.default_rng(seed)
-    n = SR
-    t = np.arange(n) / SR
-    kick_f = 45 + 110 * np.exp(-t * 30)
-    kick = np.sin(2 * np.pi * np.cumsum(kick_f) / SR).astype(np.float32) * _env(n, 9)
-    kick += 0.3 * _noise(n, rng) * _env(n, 300)
-    snare = 0.55 * _noise(n, rng) * _env(n, 22) + 0.5 * np.sin(2 * np.pi * 190 * t).astype(np.float32) * _env(n, 30)
-    hh_n = 4000
-    hat = _highpass(_noise(hh_n, rng), 0.6)
-    closed = np.zeros(n, np.float32)
-    closed[:hh_n] = 0.6 * hat * _env(hh_n, 60)
-    open_ = np.zeros(n, np.float32)
-    open_n = 30000
-    open_[:open_n] = 0.5 * _highpass(_noise(open_n, rng), 0.6) * _env(open_n, 7)
+    t = time_axis(1.0)
+    a = _ATTACK_S
+    kick = sweep(t, 155.0, 45.0, 1 / 30) * envelope(t, 1 / 9, a) + 0.3 * noise(rng, t) * envelope(t, 1 / 300, a)
+    snare = 0.55 * noise(rng, t) * envelope(t, 1 / 22, a) + partials(t, (190.0,), (0.5,), (1 / 30,), attack_s=a)
+    hat_t = t[:4000]
+    closed = np.zeros(t.size)
+    closed[:hat_t.size] = 0.6 * highpass(noise(rng, hat_t), pole_hz(0.6)) * envelope(hat_t, 1 / 60, a)
+    open_t = t[:30000]
+    open_ = np.zeros(t.size)
+    open_[:open_t.size] = 0.5 * highpass(noise(rng, open_t), pole_hz(0.6)) * envelope(open_t, 1 / 7, a)
 
     def tom(freq: float) -> np.ndarray:
-        f = freq * (1 + 0.3 * np.exp(-t * 20))
-        return (0.8 * np.sin(2 * np.pi * np.cumsum(f) / SR)).astype(np.float32) * _env(n, 7) + 0.1 * _noise(n, rng) * _env(n, 80)
+        body = 0.8 * sweep(t, 1.3 * freq, freq, 1 / 20) * envelope(t, 1 / 7, a)
+        return body + 0.1 * noise(rng, t) * envelope(t, 1 / 80, a)
 
-    crash = 0.45 * _highpass(_noise(n, rng), 0.5) * _env(n, 2.5)
-    ride_ping = (0.25 * np.sin(2 * np.pi * 3100 * t) + 0.2 * np.sin(2 * np.pi * 4700 * t)).astype(np.float32)
-    ride = (0.25 * _highpass(_noise(n, rng), 0.7) + ride_ping) * _env(n, 4)
+    crash = 0.45 * highpass(noise(rng, t), pole_hz(0.5)) * envelope(t, 1 / 2.5, a)
+    ping = partials(t, (3100.0, 4700.0), (0.25, 0.2))
+    ride = (0.25 * highpass(noise(rng, t), pole_hz(0.7)) + ping) * envelope(t, 1 / 4, a)
     shots = {
         "KD": kick, "SD": snare, "HH_CHH": closed, "HH_OHH": open_, "TT_HMT": tom(210), "TT_LMT": tom(150),
         "TT_HFT": tom(95), "CY_CR": crash, "CY_RD": ride,
     }
-    return {k: (0.9 * v / np.abs(v).max()).astype(np.float32) for k, v in shots.items()}
+    return {k: finish(v, 0.9, fade_s=0.0) for k, v in shots.items()}
 
 
 def pattern(bars: int = 4, bpm: float = 100.0, seed: int = 3) -> dict[str, list[tuple[float, float]]]:

@@ -21,8 +21,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE
 from ..classes import DRUM_CLASSES
+from ..drumsynth import SAMPLE_RATE, envelope, finish, highpass, noise, partials, sweep, time_axis
 from .kitformats.base import (CLASS_NOTES, GM_KIT_NOTES, LEAD_TRIM, MAX_SAMPLE_S, PATTERN_NOTES, SILENT_PEAK,
                               Instrument, KitError, PathLike, SampledKit, SampleLayer, note_for_name, prepare_sample,
                               repitch)
@@ -37,6 +37,9 @@ __all__ = ["CLASS_NOTES", "GM_KIT_NOTES", "KIT_KINDS", "LEAD_TRIM", "MAX_SAMPLE_
            "load_sfz_kit", "note_for_name", "parse_note", "prepare_sample", "repitch", "synthetic_kit"]
 
 KIT_KINDS = ("hydrogen", "sf2", "sfz", "folder")
+# synthetic_kit's noise: the one-pole high-pass at 15 kHz, once (hats, crash) or twice (snare, ride), stays
+# within 1.5 dB (rms over 0.3..20 kHz) of the moving-average high-passes the kit was first made with
+_HISS_HZ = 15000.0
 
 
 # ------------------------------------------------------------------ any kit
@@ -87,46 +90,47 @@ def synthetic_kit(seed: int = 0, *, name: str | None = None) -> SampledKit:
 
     Each class gets a distinct recipe (pitched decaying sine for kick and toms, noise bursts with
     different decays and filters for snare, hats and cymbals); ``seed`` varies pitches and decays.
+    The recipes are written over :mod:`idm_host.drumsynth`; decays are time constants in seconds
+    (``1 / rng.uniform(...)`` where the seed draws a rate, as the kit was first made).
     """
     rng = np.random.default_rng(seed)
-    sr = MODEL_SAMPLE_RATE
 
-    def env(length_s: float, decay_per_s: float) -> tuple[np.ndarray, np.ndarray]:
-        t = np.arange(int(length_s * sr)) / sr
-        return t, np.exp(-decay_per_s * t)
+    def burst(length_s: float, passes: int) -> np.ndarray:
+        """Noise high-passed ``passes`` times at _HISS_HZ (bright as a snare's wires), unit RMS."""
+        x, impulse = noise(rng, time_axis(length_s)), np.eye(1, 256).ravel()
+        for _ in range(passes):
+            x, impulse = highpass(x, _HISS_HZ), highpass(impulse, _HISS_HZ)
+        return x / np.sqrt(np.sum(impulse ** 2))
 
-    def hp(x: np.ndarray, k: int) -> np.ndarray:  # crude high-pass: x minus its moving average
-        return x - np.convolve(x, np.ones(k) / k, mode="same")
+    def decay(length_s: float, tau_s: float) -> np.ndarray:
+        return envelope(time_axis(length_s), tau_s, attack_s=0.0)
 
-    def tone(f0: float, drop: float, decay: float, noise: float, length_s: float = 0.6) -> np.ndarray:
-        t, e = env(length_s, decay)
-        f = f0 * (1 + drop * np.exp(-30 * t))
-        x = np.sin(2 * np.pi * np.cumsum(f) / sr) * e + noise * rng.standard_normal(t.size) * e ** 3
-        return x
+    def tone(f0: float, drop: float, tau_s: float, noise_level: float, length_s: float = 0.6) -> np.ndarray:
+        t = time_axis(length_s)
+        e = envelope(t, tau_s, attack_s=0.0)
+        return sweep(t, f0 * (1 + drop), f0, 1 / 30) * e + noise_level * noise(rng, t) * e ** 3
 
     recipes = {
-        36: lambda: tone(rng.uniform(45, 65), 2.0, rng.uniform(8, 14), 0.05),
-        38: lambda: 0.5 * tone(rng.uniform(170, 220), 0.5, 25, 0.0, 0.4)
-        + hp(rng.standard_normal(int(0.4 * sr)), 3) * env(0.4, rng.uniform(14, 22))[1],
-        42: lambda: hp(rng.standard_normal(int(0.15 * sr)), 2) * env(0.15, rng.uniform(40, 70))[1] * 0.6,
-        46: lambda: hp(rng.standard_normal(int(1.0 * sr)), 2) * env(1.0, rng.uniform(4, 7))[1] * 0.5,
-        43: lambda: tone(rng.uniform(80, 100), 0.3, 7, 0.02),
-        47: lambda: tone(rng.uniform(120, 140), 0.3, 8, 0.02),
-        50: lambda: tone(rng.uniform(170, 200), 0.3, 9, 0.02),
-        49: lambda: hp(rng.standard_normal(int(2.5 * sr)), 4) * env(2.5, rng.uniform(1.5, 2.5))[1] * 0.5,
-        51: lambda: (hp(rng.standard_normal(int(2.0 * sr)), 3) * 0.25
-                    + 0.3 * np.sin(2 * np.pi * rng.uniform(2500, 3500) * env(2.0, 1)[0]))
-        * env(2.0, rng.uniform(2.0, 3.5))[1],
+        36: lambda: tone(rng.uniform(45, 65), 2.0, 1 / rng.uniform(8, 14), 0.05),
+        38: lambda: 0.5 * tone(rng.uniform(170, 220), 0.5, 1 / 25, 0.0, 0.4)
+        + 0.82 * burst(0.4, 2) * decay(0.4, 1 / rng.uniform(14, 22)),
+        42: lambda: burst(0.15, 1) * decay(0.15, 1 / rng.uniform(40, 70)) * 0.6,
+        46: lambda: burst(1.0, 1) * decay(1.0, 1 / rng.uniform(4, 7)) * 0.5,
+        43: lambda: tone(rng.uniform(80, 100), 0.3, 1 / 7, 0.02),
+        47: lambda: tone(rng.uniform(120, 140), 0.3, 1 / 8, 0.02),
+        50: lambda: tone(rng.uniform(170, 200), 0.3, 1 / 9, 0.02),
+        49: lambda: burst(2.5, 1) * decay(2.5, 1 / rng.uniform(1.5, 2.5)) * 0.5,
+        51: lambda: (0.2 * burst(2.0, 2) + partials(time_axis(2.0), (rng.uniform(2500, 3500),), (0.3,)))
+        * decay(2.0, 1 / rng.uniform(2.0, 3.5)),
     }
     instruments: dict[int, tuple[Instrument, ...]] = {}
     for note, make in recipes.items():
         layers = []
         for lo, hi in ((0.0, 0.5), (0.5, 1.0)):
-            x = make().astype(np.float32)
-            x *= np.float32((0.6 if hi <= 0.5 else 0.9) / (np.max(np.abs(x)) + 1e-9))
+            x = finish(make(), 0.6 if hi <= 0.5 else 0.9, fade_s=0.0)
             layers.append(SampleLayer(prepare_sample(x), lo, hi))  # type: ignore[arg-type]
         instruments[note] = (Instrument(f"synthetic {DRUM_CLASSES[GM_KIT_NOTES[note]].name}", note, tuple(layers)),)
-    return SampledKit(name or f"synthetic-{seed}", instruments, sr, None, "synthetic")
+    return SampledKit(name or f"synthetic-{seed}", instruments, SAMPLE_RATE, None, "synthetic")
 
 
 def kit_classes(kits: Iterable[SampledKit]) -> tuple[str, ...]:

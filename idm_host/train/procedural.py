@@ -16,63 +16,49 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE
 from ..classes import DRUM_CLASSES
+from ..drumsynth import (SAMPLE_RATE, envelope, finish, glide_phase, highpass, lowpass, noise, partials, square_bank,
+                         time_axis)
 from ..levels import db_to_gain
 from .kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKit, prepare_sample, repitch
 
-SR = MODEL_SAMPLE_RATE
-
-
-def _onepole_lowpass(x: np.ndarray, cutoff_hz: float) -> np.ndarray:
-    """A first-order low-pass (the exact recursion, vectorised with ``scipy.signal.lfilter``)."""
-    from scipy.signal import lfilter
-
-    a = float(np.exp(-2.0 * np.pi * min(cutoff_hz, 0.45 * SR) / SR))
-    return lfilter([1.0 - a], [1.0, -a], x).astype(np.float32)
-
-
-def _highpass(x: np.ndarray, cutoff_hz: float) -> np.ndarray:
-    return (x - _onepole_lowpass(x, cutoff_hz)).astype(np.float32)
-
-
-def _env(n: int, decay_s: float, attack_s: float = 0.0005) -> np.ndarray:
-    t = np.arange(n) / SR
-    e = np.exp(-t / max(decay_s, 1e-3))
-    a = max(1, int(attack_s * SR))
-    e[:a] *= np.linspace(0.0, 1.0, a)
-    return e.astype(np.float32)
+SR = SAMPLE_RATE
 
 
 def _membrane(rng: np.random.Generator, f0: float, drop: float, decay_s: float, length_s: float,
-              click: float, noise: float, bright: float) -> np.ndarray:
-    n = int(length_s * SR)
-    t = np.arange(n) / SR
-    f = f0 * (1.0 + drop * np.exp(-t / rng.uniform(0.005, 0.04)))
-    phase = 2 * np.pi * np.cumsum(f) / SR
-    x = np.sin(phase) + rng.uniform(0.0, 0.4) * np.sin(2.13 * phase) * np.exp(-t / (0.3 * decay_s))
-    x = x * _env(n, decay_s)
+              click: float, noise_level: float, bright: float) -> np.ndarray:
+    """A pitched membrane: a sine falling ``drop`` times ``f0`` above it to ``f0``, an overtone at 2.13
+    times its phase, a high-passed click and low-passed noise."""
+    t = time_axis(length_s)
+    phase = glide_phase(t, f0 * (1.0 + drop), f0, rng.uniform(0.005, 0.04))
+    x = np.sin(phase) + rng.uniform(0.0, 0.4) * np.sin(2.13 * phase) * envelope(t, 0.3 * decay_s, attack_s=0.0)
+    x = x * envelope(t, decay_s)
     if click > 0:
-        c = rng.standard_normal(n) * _env(n, rng.uniform(0.002, 0.01))
-        x = x + click * _highpass(c, 1500 + 3000 * bright)
-    if noise > 0:
-        x = x + noise * _onepole_lowpass(rng.standard_normal(n), 2000 + 6000 * bright) * _env(n, 0.4 * decay_s)
-    return x.astype(np.float32)
+        c = noise(rng, t) * envelope(t, rng.uniform(0.002, 0.01))
+        x = x + click * highpass(c, 1500 + 3000 * bright)
+    if noise_level > 0:
+        x = x + noise_level * lowpass(noise(rng, t), 2000 + 6000 * bright) * envelope(t, 0.4 * decay_s)
+    return x
 
 
 def _metal(rng: np.random.Generator, base_hz: float, decay_s: float, length_s: float, hp_hz: float,
-           bright: float, partials: int = 6) -> np.ndarray:
-    n = int(length_s * SR)
-    t = np.arange(n) / SR
-    ratios = np.sort(rng.uniform(1.0, 3.6, size=partials))
-    x = np.zeros(n, dtype=np.float64)
-    for r in ratios:
-        x += np.sign(np.sin(2 * np.pi * base_hz * r * t + rng.uniform(0, 2 * np.pi)))
-    x = x / partials + rng.uniform(0.3, 1.0) * rng.standard_normal(n)
-    x = _highpass(x.astype(np.float32), hp_hz)
+           bright: float, n_partials: int = 6) -> np.ndarray:
+    """A bank of ``n_partials`` square oscillators at random ratios of ``base_hz`` plus noise, high-passed
+    (and low-passed when dark)."""
+    t = time_axis(length_s)
+    ratios = np.sort(rng.uniform(1.0, 3.6, size=n_partials))
+    x = square_bank(t, base_hz * ratios, rng.uniform(0, 2 * np.pi, size=n_partials))
+    x = highpass(x + rng.uniform(0.3, 1.0) * noise(rng, t), hp_hz)
     if bright < 0.7:
-        x = _onepole_lowpass(x, 6000 + 12000 * bright)
-    return (x * _env(n, decay_s)).astype(np.float32)
+        x = lowpass(x, 6000 + 12000 * bright)
+    return x * envelope(t, decay_s)
+
+
+def _ping(rng: np.random.Generator, lo_hz: float, hi_hz: float, length_s: float, decay_s: tuple[float, float]
+          ) -> np.ndarray:
+    """A sine at a random pitch in ``lo_hz..hi_hz`` decaying with a random time constant (a ride's ping, a bell)."""
+    t = time_axis(length_s)
+    return partials(t, (rng.uniform(lo_hz, hi_hz),)) * envelope(t, rng.uniform(*decay_s))
 
 
 def _recipes(rng: np.random.Generator) -> dict[int, Any]:
@@ -89,8 +75,8 @@ def _recipes(rng: np.random.Generator) -> dict[int, Any]:
     r: dict[int, Any] = {
         36: lambda b: _membrane(rng, kick_f, rng.uniform(1.0, 4.0), kick_decay, 0.8, 0.3 + 0.6 * b, 0.05, b),
         38: lambda b: 0.6 * _membrane(rng, snare_f, rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.2), 0.5, 0.2, 0.0, b)
-        + snare_noise * _highpass(rng.standard_normal(int(0.5 * SR)).astype(np.float32), 800 + 1500 * b)
-        * _env(int(0.5 * SR), rng.uniform(0.06, 0.25)),
+        + snare_noise * highpass(noise(rng, time_axis(0.5)), 800 + 1500 * b)
+        * envelope(time_axis(0.5), rng.uniform(0.06, 0.25)),
         37: lambda b: _membrane(rng, snare_f * 2.5, 0.1, 0.03, 0.15, 0.8, 0.0, b),
         42: lambda b: _metal(rng, hat_base, rng.uniform(0.02, 0.08), 0.3, hat_hp, b),
         44: lambda b: 0.7 * _metal(rng, hat_base, rng.uniform(0.02, 0.05), 0.2, hat_hp, b * 0.7),
@@ -99,15 +85,13 @@ def _recipes(rng: np.random.Generator) -> dict[int, Any]:
         47: lambda b: _membrane(rng, tom_base * tom_step, rng.uniform(0.2, 0.8), rng.uniform(0.15, 0.5), 0.9, 0.2, 0.03, b),
         50: lambda b: _membrane(rng, tom_base * tom_step ** 2, rng.uniform(0.2, 0.8), rng.uniform(0.12, 0.4), 0.8, 0.2,
                                 0.03, b),
-        49: lambda b: _metal(rng, cym_base, rng.uniform(0.8, 2.5), 3.0, rng.uniform(300, 1500), b, partials=10),
-        51: lambda b: 0.5 * _metal(rng, cym_base * 1.3, rng.uniform(0.8, 2.0), 3.0, 2000, b * 0.6, partials=8)
-        + 0.4 * np.sin(2 * np.pi * rng.uniform(3000, 5500) * np.arange(int(3.0 * SR)) / SR).astype(np.float32)
-        * _env(int(3.0 * SR), rng.uniform(0.1, 0.5)),
-        53: lambda b: 0.8 * np.sin(2 * np.pi * rng.uniform(1800, 3200) * np.arange(int(2.0 * SR)) / SR).astype(
-            np.float32) * _env(int(2.0 * SR), rng.uniform(0.3, 1.0)) + 0.2 * _metal(rng, cym_base, 0.8, 2.0, 2000, b),
+        49: lambda b: _metal(rng, cym_base, rng.uniform(0.8, 2.5), 3.0, rng.uniform(300, 1500), b, n_partials=10),
+        51: lambda b: 0.5 * _metal(rng, cym_base * 1.3, rng.uniform(0.8, 2.0), 3.0, 2000, b * 0.6, n_partials=8)
+        + 0.4 * _ping(rng, 3000, 5500, 3.0, (0.1, 0.5)),
+        53: lambda b: 0.8 * _ping(rng, 1800, 3200, 2.0, (0.3, 1.0)) + 0.2 * _metal(rng, cym_base, 0.8, 2.0, 2000, b),
     }
     if rng.random() < 0.5:  # a china or splash beside the crash
-        r[55] = lambda b: _metal(rng, cym_base * 1.5, rng.uniform(0.3, 1.0), 2.0, 1500, b, partials=10)
+        r[55] = lambda b: _metal(rng, cym_base * 1.5, rng.uniform(0.3, 1.0), 2.0, 1500, b, n_partials=10)
     return r
 
 
@@ -118,9 +102,7 @@ def procedural_kit(seed: int) -> SampledKit:
     for note, make in _recipes(rng).items():
         layers = []
         for lo, hi, bright, level in ((0.0, 0.4, 0.2, 0.4), (0.4, 0.75, 0.5, 0.7), (0.75, 1.0, 0.9, 1.0)):
-            x = np.asarray(make(bright), dtype=np.float32)
-            x *= np.float32(level / (np.max(np.abs(x)) + 1e-9))
-            s = prepare_sample(x)
+            s = prepare_sample(finish(make(bright), level, fade_s=0.0))
             if s is not None:
                 layers.append(SampleLayer(s, lo, hi))
         if layers:
@@ -131,7 +113,7 @@ def procedural_kit(seed: int) -> SampledKit:
 
 def tilt(x: np.ndarray, db_per_octave: float) -> np.ndarray:
     """A gentle spectral tilt: positive brightens, negative darkens (a low/high split at ~1 kHz)."""
-    low = _onepole_lowpass(x, 1000.0)
+    low = lowpass(x, 1000.0)
     high = x - low
     g = db_to_gain(db_per_octave * 2)  # about two octaves either side of the split
     return (low / np.sqrt(g) + high * np.sqrt(g)).astype(np.float32)

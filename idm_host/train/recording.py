@@ -24,8 +24,8 @@ import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE
 from ..classes import group_of
+from ..drumsynth import highpass, lowpass
 from ..levels import db_to_gain
-from .procedural import _highpass, _onepole_lowpass
 
 SR = MODEL_SAMPLE_RATE
 
@@ -71,7 +71,7 @@ def bleed(stems: np.ndarray, rng: np.random.Generator, level_db: tuple[float, fl
     for i in range(k):
         if np.any(stems[i]):
             out += np.float32(gains[i]) * _delay(stems[i], int(delays[i]))
-    out = _onepole_lowpass(out, cutoff)
+    out = lowpass(out, cutoff)
     return out, {"gains_db": [round(float(20 * np.log10(g)), 2) for g in gains], "cutoff_hz": round(cutoff, 1)}
 
 
@@ -85,7 +85,7 @@ def overheads(stems: np.ndarray, classes: Sequence[str], rng: np.random.Generato
                        dtype=np.float32)
     x = (stems * weights[:, None]).sum(0)
     hp = float(rng.uniform(80, 600))
-    x = _highpass(x, hp)
+    x = highpass(x, hp)
     out = x.copy()
     taps = []
     for _ in range(int(rng.integers(2, 7))):
@@ -122,7 +122,7 @@ def residue(n: int, rng: np.random.Generator) -> np.ndarray:
                 env = np.exp(-tt / rng.uniform(0.05, 0.4))
             out[a:b] += sig * env
         start += length
-    out = _onepole_lowpass(out.astype(np.float32), float(rng.uniform(1500, 8000)))
+    out = lowpass(out.astype(np.float32), float(rng.uniform(1500, 8000)))
     rms = float(np.sqrt(np.mean(out ** 2))) + 1e-9
     return (out / rms).astype(np.float32)
 
@@ -190,7 +190,7 @@ def record(stems: np.ndarray, classes: Sequence[str], rng: np.random.Generator, 
         meta["noise_db"] = round(db, 2)
     if rng.random() < 0.1 * p:
         cut = float(rng.uniform(8000, 16000))
-        mix = _onepole_lowpass(_onepole_lowpass(mix, cut), cut)
+        mix = lowpass(lowpass(mix, cut), cut)
         meta["band_limit_hz"] = round(cut, 1)
     peak = float(np.abs(mix).max())
     if peak > 1e-9:
