@@ -3,9 +3,10 @@ AdaptiveConfig and each variant given on the command line (used for issue 13's t
 
     python bench/masking_variants.py DATASET[,DATASET...] [--no-base] NAME:field=value,field=lo/hi ...
 
-A value with a dot is a float, ``True``/``False`` a bool, ``lo/hi`` a pair, else an int. Prints the
-medians over clips per variant (and the mean over clips of the toms) and writes the rows as JSON
-beside the working directory's ``masking-variants.json``.
+A value with a dot is a float, ``True``/``False`` a bool, ``lo/hi`` a pair, ``A+B`` (or ``A+``) a
+tuple of names, else an int. Each config gets its own masker (the template length is fixed when one
+is made). Prints the medians over clips per variant (and the mean over clips of the toms) and writes
+the rows as JSON beside the working directory's ``masking-variants.json``.
 """
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from idm_host.classes import GROUPS, group_of  # noqa: E402
 from idm_host.engine import Separator  # noqa: E402
-from idm_host.masking import AdaptiveConfig  # noqa: E402
+from idm_host.masking import AdaptiveConfig, AdaptiveMasker  # noqa: E402
 from idm_host.train.evaluate import _merge_stems, dataset_clips, load_clip, window_sdr  # noqa: E402
 
 
 def _value(v: str):
     if v in ("True", "False"):
         return v == "True"
+    if "+" in v:
+        return tuple(u for u in v.split("+") if u)
     if "/" in v:
         return tuple(float(u) for u in v.split("/"))
     return float(v) if "." in v else int(v)
@@ -52,8 +55,8 @@ def main(argv: list[str]) -> int:
             ref_g = _merge_stems(clip.stems.astype(np.float64), classes, groups)
             tr = sep._check_transcription(clip.transcription)
             for name, cfg in variants.items():
-                if cfg is not None:
-                    sep._adaptive.config = cfg
+                if cfg is not None:  # a new masker: its template length comes from the config
+                    sep._adaptive = AdaptiveMasker(sep._adaptive.stft, sep.sample_rate, cfg, sep.classes)
                 t0 = time.process_time()
                 est = np.zeros((len(classes), a.n_frames))
                 for start, st, _res in sep.iter_blocks(a, tr, kit, masking="wiener" if cfg is None else "adaptive",

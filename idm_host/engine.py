@@ -145,7 +145,8 @@ class Separator(KitSynthesis):
         #: blocks masked at once on the CPU (threads); None: two when torch may use two threads or more
         self.block_threads: int | None = None
         self._wiener = WienerFilter(cfg.n_fft, self.hop, self.device)
-        self._adaptive = AdaptiveMasker(WienerFilter(cfg.n_fft, self.hop, "cpu"), self.sample_rate, adaptive)
+        self._adaptive = AdaptiveMasker(WienerFilter(cfg.n_fft, self.hop, "cpu"), self.sample_rate, adaptive,
+                                       self.classes)
         self._kits: dict[str, np.ndarray] = {}
         self._synth_digest: str | None = None
         self._store = OneShotStore()

@@ -16,7 +16,7 @@ The adaptive model (NMFD, non-negative matrix factor deconvolution) of a magnitu
 
     V ~ sum_k sum_t W_k[:, t] * H_k[n - t]  +  B @ G
 
-``W_k [F, T]``: the template of class k (0.5 s after the onset and ``pre_frames`` before it, so that
+``W_k [F, T]``: the template of class k (0.7 s after the onset and ``pre_frames`` before it, so that
 hits that sit a frame or two early or late are still explained), initialised from the STFT
 magnitude of the model's one-shot. ``H_k``: fixed by the transcription (each hit's track gain x
 velocity, split between the two frames around its sample position). ``B [F, R], G [R, N]``: a free
@@ -24,7 +24,9 @@ residual part (no hits, no template) that soaks up what the hits do not explain,
 land in the residual stem rather than in another class. The templates and ``B`` are fitted by
 multiplicative updates under the KL divergence; ``G`` is then solved frame by frame with the
 templates fixed, which is what makes the result the same whether the input is processed in one
-block or many.
+block or many. The toms' templates may not grow above 300 Hz past 4x their one-shot's (at the fitted
+level; :attr:`AdaptiveConfig.max_gain`): with a few hits per clip under a ringing ride they would
+otherwise learn the ride.
 
 Because ``H_k`` is a sparse train of hits, the convolution ``W_k * H_k`` is computed as a product
 with a sparse Toeplitz operator (:func:`hit_operator`): its cost is hits x template length x bins,
@@ -52,6 +54,7 @@ import torch
 if TYPE_CHECKING:  # scipy.sparse (~1 s to import on a loaded machine) only for the adaptive mode
     import scipy.sparse as sp
 
+from .classes import group_of
 from .dsp import WienerFilter
 from .errors import IdmError
 
@@ -73,10 +76,11 @@ def resolve_mode(masking: str, *, user_hits: bool) -> str:
 
     The rule for ``"auto"``, measured on the validation kits (BENCHMARKS.md, "Masking modes"): the
     adaptive masks when the hits are the user's (an override, "Re-separate with my edits"), the
-    power-ratio masks for the model's own hits. With true hits the fitted templates gain several dB
-    over the synthetic-stem masks; with the model's hits they are ahead overall too but lose up to
-    0.3 dB on cymbals (hits the model missed leave energy that the found classes' templates
-    absorb), as the power masks lose up to 0.3 dB elsewhere: power, the cheaper, is kept there.
+    power-ratio masks for the model's own hits. With true hits the fitted templates gain 3.3-8.5 dB
+    (mean of the group medians) over the synthetic-stem masks and lead in every class; with the
+    model's hits they are ahead overall too but lose up to 1 dB in a class against power (rumpf's
+    kicks, TimGM6mb's toms: hits the model missed leave energy that the found classes' templates
+    absorb), so power, the cheaper, is kept there.
 
     Args:
         user_hits: the transcription was given rather than the model's own.
@@ -93,7 +97,7 @@ class AdaptiveConfig:
     """Settings of the adaptive fit (the defaults were chosen on the validation kits)."""
 
     #: template length after the onset (s), and frames before it (for hits a frame or two off).
-    template_s: float = 0.5
+    template_s: float = 0.7
     pre_frames: int = 2
     #: multiplicative updates on the mid, then per channel (stereo).
     n_iter: int = 30
@@ -111,6 +115,16 @@ class AdaptiveConfig:
     exponent: float = 2.0
     #: largest spectral correction of a corrected one-shot (linear gain).
     max_correction: float = 100.0
+    #: largest gain of a template bin above ``max_gain_above_hz`` over the class's initial template
+    #: at the fitted level (the initial template times the least-squares gain of the fitted one onto
+    #: it), enforced after each update, for the classes of ``max_gain_groups`` (0: no limit). A tom
+    #: is heard a few times per clip, often under a ride or crash that rings through it: unlimited,
+    #: its template learns that wash; below the cut-off it may still change freely (a kit's toms
+    #: are tuned lower or higher than the model's).
+    max_gain: float = 4.0
+    #: the groups (``idm_host.classes.GROUPS``) whose templates ``max_gain`` limits (empty: all).
+    max_gain_groups: tuple[str, ...] = ("TT",)
+    max_gain_above_hz: float = 300.0
 
 
 @dataclass
@@ -256,10 +270,14 @@ class AdaptiveMasker:
         stft: the engine's :class:`~idm_host.dsp.WienerFilter` (its STFT/iSTFT are used).
         sample_rate: in Hz.
         config: :class:`AdaptiveConfig`.
+        classes: the class of each template (the model's order); needed when
+            :attr:`AdaptiveConfig.max_gain_groups` names groups (the engine passes its classes).
     """
 
-    def __init__(self, stft: WienerFilter, sample_rate: int, config: AdaptiveConfig | None = None):
+    def __init__(self, stft: WienerFilter, sample_rate: int, config: AdaptiveConfig | None = None,
+                 classes: Sequence[str] | None = None):
         self.stft = stft
+        self.classes = tuple(classes) if classes is not None else None
         self.sample_rate = sample_rate
         self.config = config or AdaptiveConfig()
         self.hop = stft.hop
@@ -331,7 +349,8 @@ class AdaptiveMasker:
         return np.repeat(vt.mean(axis=1, keepdims=True) * np.float32(0.1), r, axis=1)
 
     def _iterate(self, segs: list[_Segment], w: np.ndarray, b: np.ndarray, n_iter: int,
-                 record: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 record: list[float] | None = None, initial: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Multiplicative KL updates of the templates ``w [K, F, T]``, the residual bases ``b [F, R]``
         and the residual activations (hit activations fixed) over the excerpts ``segs``.
 
@@ -347,6 +366,7 @@ class AdaptiveMasker:
         den = np.sum([np.asarray(s.m.sum(axis=1), dtype=np.float32).ravel() for s in segs], axis=0)
         rows = np.flatnonzero(den > 0)
         inv_den = (np.float32(1.0) / den[rows])[:, None]
+        cap = _flat(initial) if cfg.max_gain > 0 and initial is not None else None
 
         def model(s: _Segment, gt: np.ndarray) -> np.ndarray:
             vh = s.recon(wt)
@@ -368,6 +388,8 @@ class AdaptiveMasker:
                 den_b += gts[i].sum(axis=0)[:, None]
                 gts[i] = gts[i] * _mm(ratio, bt.T) * shrink
             wt[rows] *= num[rows] * inv_den
+            if cap is not None:
+                self._limit(wt, cap, k)
             bt *= num_b / (den_b + eps)
             scale = bt.sum(axis=1, keepdims=True) + eps
             bt /= scale
@@ -375,6 +397,28 @@ class AdaptiveMasker:
             if record is not None:
                 record.append(sum(kl_divergence(s.vt, model(s, g)) for s, g in zip(segs, gts)))
         return _unflat(wt, k), np.ascontiguousarray(bt.T)
+
+    def _limit(self, wt: np.ndarray, initial: np.ndarray, k: int) -> None:
+        """Clip the flat templates ``wt [K*T, F]`` in place, for the limited classes and the bins
+        above :attr:`AdaptiveConfig.max_gain_above_hz`, to ``max_gain`` x the flat initial templates
+        ``initial`` at each class's fitted level (the least-squares gain of its template onto its
+        initial one, which the strong bins of the one-shot set, not the floor)."""
+        cfg = self.config
+        t = wt.shape[0] // k
+        lo = int(np.ceil(cfg.max_gain_above_hz * self.stft.n_fft / self.sample_rate))
+        for i in self._limited(k):
+            w, w0 = wt[i * t:(i + 1) * t], initial[i * t:(i + 1) * t]
+            level = float(np.vdot(w, w0)) / max(float(np.vdot(w0, w0)), float(self.eps))
+            np.minimum(w[:, lo:], w0[:, lo:] * np.float32(level * cfg.max_gain), out=w[:, lo:])
+
+    def _limited(self, k: int) -> list[int]:
+        """The class indices :attr:`AdaptiveConfig.max_gain` applies to."""
+        groups = self.config.max_gain_groups
+        if not groups:
+            return list(range(k))
+        if self.classes is None or len(self.classes) != k:
+            raise IdmError("max_gain_groups needs the masker's class names (one per template)")
+        return [i for i, c in enumerate(self.classes) if group_of(c) in groups]
 
     def fit(self, x: np.ndarray, hits: HitArrays, one_shots: np.ndarray, *,
             record_divergence: bool = False) -> AdaptivePlan:
@@ -391,12 +435,13 @@ class AdaptiveMasker:
         mid_segs = [chans[0] for chans in segs]
         b0 = self._init_bases(np.concatenate([s.vt for s in mid_segs], axis=0).T)
         record: list[float] | None = [] if record_divergence else None
-        w_mid, b_mid = self._iterate(mid_segs, init.copy(), b0, cfg.n_iter, record)
+        w_mid, b_mid = self._iterate(mid_segs, init.copy(), b0, cfg.n_iter, record, init)
         if x.shape[0] == 1:
             return AdaptivePlan(w_mid[None], b_mid[None], init, w_mid, record or [])
         ws, bs = [], []
         for c in range(x.shape[0]):
-            w_c, b_c = self._iterate([chans[1 + c] for chans in segs], w_mid.copy(), b_mid.copy(), cfg.channel_iter)
+            w_c, b_c = self._iterate([chans[1 + c] for chans in segs], w_mid.copy(), b_mid.copy(), cfg.channel_iter,
+                                     initial=init)
             ws.append(w_c)
             bs.append(b_c)
         return AdaptivePlan(np.stack(ws), np.stack(bs), init, w_mid, record or [])

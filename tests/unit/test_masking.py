@@ -301,3 +301,50 @@ def test_overlapping_fits_restore_torch_threads_as_they_were():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_tom_templates_cannot_learn_the_wash_they_ring_under(separator, official_model):
+    """A tom heard only under a bright wash that no class has (a burst of noise at every hit): with
+    the default limit its template stays within ``max_gain`` x its one-shot (at the fitted level)
+    above the cut-off, on the mid and on each channel, and its stem takes less of the wash than an
+    unlimited fit's; both null against the input."""
+    rng = np.random.default_rng(5)
+    n = 3 * SR
+    t = np.arange(int(0.5 * SR)) / SR
+    tom = (0.8 * np.sin(2 * np.pi * (110 + 40 * np.exp(-t * 30)) * t) * np.exp(-t * 8)).astype(np.float32)
+    wash = (0.3 * np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t * 5)).astype(np.float32)
+    times = [0.1, 0.8, 1.5, 2.2]
+    x = np.zeros((2, n), np.float32)
+    for s in times:
+        p = int(s * SR)
+        x[:, p:p + t.size] += tom + wash
+    clip = Audio(x, SR)
+    hits = Transcription(separator.classes, {c: [Hit(s, 0.9) for s in times] if c == "TT_LMT" else []
+                                             for c in separator.classes}, 3.0)
+    cfg = AdaptiveConfig()
+    assert cfg.max_gain > 0 and cfg.max_gain_groups == ("TT",)
+    free = Separator(official_model, device="cpu", adaptive=AdaptiveConfig(max_gain=0.0))
+    kit = separator.analyze(clip, hits, masking="none").kit
+    k = separator.classes.index("TT_LMT")
+    lo = int(np.ceil(cfg.max_gain_above_hz * 1024 / SR))
+
+    def over_the_limit(plan) -> float:
+        """The largest ratio of a template bin above the cut-off to the limit there (<= 1: within)."""
+        w0 = plan.initial[k]
+        worst = 0.0
+        for w in [plan.mid_templates[k], *plan.templates[:, k]]:
+            limit = cfg.max_gain * np.vdot(w, w0) / np.vdot(w0, w0) * w0[lo:]
+            worst = max(worst, float((w[lo:] / limit).max()))
+        return worst
+
+    # the limit is set at the level before each clip, which the clip itself lowers by a little
+    assert over_the_limit(separator.fit_adaptive(clip, hits, kit)) <= 1.05
+    assert over_the_limit(free.fit_adaptive(clip, hits, kit)) > 2  # unlimited, it does learn the wash
+
+    def wash_in_tom_stem(sep) -> float:
+        an = sep.analyze(clip, hits, masking="adaptive")
+        np.testing.assert_allclose(an.stems.audio.sum(0) + an.stems.residual, clip.samples, atol=1e-5)
+        spec = np.abs(np.fft.rfft(an.stems.audio[k].mean(0)))
+        return float(np.sum(spec[np.fft.rfftfreq(n, 1 / SR) > 2000] ** 2))
+
+    assert wash_in_tom_stem(separator) < 0.5 * wash_in_tom_stem(free)
