@@ -262,16 +262,15 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
 
 
 def fit_group_thresholds(classes: Sequence[str], clips: Sequence[ValClip], acts: Sequence[Mapping[str, np.ndarray]],
-                         thresholds: Mapping[str, float]) -> dict[str, float]:
+                         thresholds: dict[str, float]) -> dict[str, float]:
     """Group thresholds for the groups whose group picks raise F on ``clips``
-    (``idm_host.transcriber.group_picks``), with the class thresholds as given.
+    (``idm_host.transcriber.group_picks``); ``thresholds`` (per class) are re-fitted in place for
+    those groups' members.
 
-    Per group, the threshold is swept for the group's F plus its members' F (as
-    :func:`selection_score` weighs them), and the group is kept only when it beats class picks
-    alone. The class thresholds stay as the per-class sweep left them: re-sweeping them with the
-    group picks on pushed the ride's to 0.9 (all its hits left to the group picks), which scored
-    .619 against .608 on the stream clips of seed 778 and .614 against .615 on rendered clips of
-    seed 5151, but cost the ship gate's rendered ForzeeStereo clips their rides (F .87 to .50).
+    Per group: the objective is the group's F plus its members' F (as :func:`selection_score`
+    weighs them); the group threshold is swept with the class thresholds fixed, then each member's
+    threshold with the group's fixed, then the group's again; a group is kept only when it beats
+    class picks alone.
     """
     out: dict[str, float] = {}
     for g in GROUPS:
@@ -280,9 +279,17 @@ def fit_group_thresholds(classes: Sequence[str], clips: Sequence[ValClip], acts:
             continue
         objective = _group_objective(classes, members, clips, acts)
         thr = {ci: thresholds[classes[ci]] for ci in members}
+        base = objective(thr, None)
         best, t_g = max((objective(thr, t), t) for t in THRESHOLDS)  # ties: the higher threshold
-        if best > objective(thr, None) + 1e-9:
-            out[g] = t_g
+        if best <= base + 1e-9:
+            continue
+        for ci in members:
+            thr[ci] = max((objective({**thr, ci: t}, t_g), t) for t in THRESHOLDS)[1]
+        best, t_g = max((objective(thr, t), t) for t in THRESHOLDS)
+        if best <= base + 1e-9:
+            continue
+        out[g] = t_g
+        thresholds.update({classes[ci]: thr[ci] for ci in members})
     return out
 
 
