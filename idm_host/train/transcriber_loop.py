@@ -22,7 +22,7 @@ import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..classes import IDM_CLASSES, group_of
 from ..errors import IdmError
 from ..fsutil import atomic_write_bytes, atomic_write_text
-from ..transcriber import GROUP_GAP_S, Calibration, Transcriber, group_picks, pick_peaks, save_transcriber
+from ..transcriber import Calibration, Transcriber, pick_peaks, save_transcriber
 from ..transcriber.features import FRAME_RATE, spectrogram
 from ..transcriber.network import CRNN, TranscriberConfig
 from .kits import SampledKit
@@ -231,8 +231,7 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
                 if f > best[0] + 1e-9:
                     best = (f, thr)
             thresholds[cname] = best[1]
-        groups = fit_group_thresholds(model.classes, clips, acts, thresholds)
-        raw = Transcriber(model.network, Calibration(thresholds, {}, groups), name=model.name)
+        raw = Transcriber(model.network, Calibration(thresholds, {}), name=model.name)
         vel: dict[str, tuple[float, float]] = {}
         for ci, cname in enumerate(model.classes):
             xs, ys = [], []
@@ -247,7 +246,7 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
                 a, b = np.polyfit(xs, ys, 1)
                 if 0.3 <= a <= 4.0:  # an untrained or degenerate head gets no map
                     vel[cname] = (float(a), float(b))
-        cal = Calibration(thresholds, vel, groups)
+        cal = Calibration(thresholds, vel)
     scored = Transcriber(model.network, cal, name=model.name)
     pairs_by: dict[str, list] = {}
     for clip, act in zip(clips, acts):
@@ -259,84 +258,6 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
     if fit:
         out["calibration"] = cal.to_dict()
     return out
-
-
-def fit_group_thresholds(classes: Sequence[str], clips: Sequence[ValClip], acts: Sequence[Mapping[str, np.ndarray]],
-                         thresholds: dict[str, float]) -> dict[str, float]:
-    """Group thresholds for the groups whose group picks raise F on ``clips``
-    (``idm_host.transcriber.group_picks``); ``thresholds`` (per class) are re-fitted in place for
-    those groups' members.
-
-    Per group: the objective is the group's F plus its members' F (as :func:`selection_score`
-    weighs them); the group threshold is swept with the class thresholds fixed, then each member's
-    threshold with the group's fixed, then the group's again; a group is kept only when it beats
-    class picks alone.
-    """
-    out: dict[str, float] = {}
-    for g in GROUPS:
-        members = [ci for ci, c in enumerate(classes) if group_of(c) == g]
-        if len(members) < 2:
-            continue
-        objective = _group_objective(classes, members, clips, acts)
-        thr = {ci: thresholds[classes[ci]] for ci in members}
-        base = objective(thr, None)
-        best, t_g = max((objective(thr, t), t) for t in THRESHOLDS)  # ties: the higher threshold
-        if best <= base + 1e-9:
-            continue
-        for ci in members:
-            thr[ci] = max((objective({**thr, ci: t}, t_g), t) for t in THRESHOLDS)[1]
-        best, t_g = max((objective(thr, t), t) for t in THRESHOLDS)
-        if best <= base + 1e-9:
-            continue
-        out[g] = t_g
-        thresholds.update({classes[ci]: thr[ci] for ci in members})
-    return out
-
-
-def _group_objective(classes: Sequence[str], members: Sequence[int], clips: Sequence[ValClip],
-                     acts: Sequence[Mapping[str, np.ndarray]]
-                     ) -> Callable[[Mapping[int, float], float | None], float]:
-    """``objective(class thresholds by member index, group threshold or None)``: F of the group plus
-    its members' F over ``clips``. Picks at a threshold are the picks at the lowest one that reach
-    it (greedy picking keeps the highest first), so every clip is picked once, here."""
-    cand = []  # per clip: each member's candidate picks (prob, time), the group's (joint prob, time, member)
-    for act in acts:
-        own = {}
-        for ci in members:
-            f = pick_peaks(act["prob"][ci], THRESHOLDS[0])
-            own[ci] = (act["prob"][ci, f], (f + act["offset"][ci, f]) / FRAME_RATE)
-        p = act["prob"][list(members)]
-        joint = 1.0 - np.prod(1.0 - p.astype(np.float64), axis=0)
-        gp = group_picks(p, THRESHOLDS[0])
-        gj = np.array([joint[f] for f, _ in gp])
-        gt = np.array([(f + act["offset"][members[m], f]) / FRAME_RATE for f, m in gp])
-        gm = np.array([members[m] for _, m in gp], dtype=np.int64)
-        cand.append((own, gj, gt, gm))
-    refs = [{ci: np.array([h[0] for h in clip.hits.get(classes[ci], ())]) for ci in members} for clip in clips]
-
-    def objective(thr: Mapping[int, float], t_g: float | None) -> float:
-        counts = {ci: [0, 0, 0] for ci in [*members, -1]}  # tp, n_ref, n_est; -1: the group
-        for (own, gj, gt, gm), ref in zip(cand, refs):
-            est = {ci: own[ci][1][own[ci][0] >= thr[ci]] for ci in members}
-            if t_g is not None and gj.size:
-                found = np.sort(np.concatenate(list(est.values())))
-                for t, ci in zip(gt[gj >= t_g], gm[gj >= t_g]):
-                    j = np.searchsorted(found, t)
-                    if not any(0 <= k < found.size and abs(found[k] - t) < GROUP_GAP_S for k in (j - 1, j)):
-                        est[ci] = np.append(est[ci], t)
-            for ci in members:
-                c = counts[ci]
-                c[0] += len(_match(ref[ci], np.sort(est[ci])))
-                c[1] += ref[ci].size
-                c[2] += est[ci].size
-            r_all = np.sort(np.concatenate([ref[ci] for ci in members]))
-            e_all = np.sort(np.concatenate([est[ci] for ci in members]))
-            counts[-1][0] += len(_match(r_all, e_all))
-            counts[-1][1] += r_all.size
-            counts[-1][2] += e_all.size
-        return float(sum(_prf(*c)["F"] for c in counts.values()))
-
-    return objective
 
 
 def selection_score(report: Mapping[str, Any], classes: Sequence[str]) -> float:

@@ -8,13 +8,6 @@ per-class threshold, places each hit inside its 10 ms frame with the network's o
 maps velocities through a per-class calibration; thresholds and calibration live in the model's
 JSON sidecar.
 
-Group picks: where the network is unsure *which* crash/ride, hi-hat or tom it hears, each class's
-probability can stay under its threshold while the group's (``1 - prod(1 - p)``) does not. With a
-group threshold in the calibration, peaks of the group's probability that no class pick of the
-group already explains (none within :data:`GROUP_GAP_S`) become hits of the member class that is
-most probable there. Measured on the validation kits (MODEL_CARD.md, session 7) this finds the
-cymbals and toms the class picks miss without adding false hits elsewhere.
-
 Example:
     >>> tr = Transcriber.load("default")                  # doctest: +SKIP
     >>> hits = tr.transcribe(audio)  # a Transcription    # doctest: +SKIP
@@ -31,7 +24,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..classes import GROUPS, group_of
 from ..errors import IdmError, ModelError
 from ..progress import ProgressCallback, Stage
 from ..types import Audio, Hit, Transcription
@@ -48,20 +40,16 @@ BATCH_WINDOWS = 8
 #: Two picks of one class are at least this far apart (frames of 10 ms).
 MIN_GAP_FRAMES = 3
 DEFAULT_THRESHOLD = 0.5
-#: A group pick this close to a class pick of its group is that hit again, not a new one (s).
-GROUP_GAP_S = 0.03
 
-__all__ = ["Transcriber", "TranscriberConfig", "Calibration", "group_picks", "pick_peaks", "save_transcriber"]
+__all__ = ["Transcriber", "TranscriberConfig", "Calibration", "pick_peaks", "save_transcriber"]
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per-class decision thresholds, velocity maps (``v_out = clip(a * v + b, 0, 1)``) and the
-    thresholds of the groups whose group picks are on (see the module docstring; none: off)."""
+    """Per-class decision thresholds and velocity maps (``v_out = clip(a * v + b, 0, 1)``)."""
 
     thresholds: Mapping[str, float] = field(default_factory=dict)
     velocity: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    groups: Mapping[str, float] = field(default_factory=dict)
 
     def threshold(self, c: str) -> float:
         return float(self.thresholds.get(c, DEFAULT_THRESHOLD))
@@ -71,26 +59,18 @@ class Calibration:
         return np.clip(a * np.asarray(v, dtype=np.float64) + b, 0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
-                             "velocity": {k: [float(a), float(b)] for k, (a, b) in self.velocity.items()}}
-        if self.groups:  # absent, not empty, so that a calibration without group picks hashes as before
-            d["group_thresholds"] = {k: float(v) for k, v in self.groups.items()}
-        return d
+        return {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
+                "velocity": {k: [float(a), float(b)] for k, (a, b) in self.velocity.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "Calibration":
         d = d or {}
         thr = {str(k): float(v) for k, v in (d.get("thresholds") or {}).items()}
         vel = {str(k): (float(v[0]), float(v[1])) for k, v in (d.get("velocity") or {}).items()}
-        groups = {str(k): float(v) for k, v in (d.get("group_thresholds") or {}).items()}
-        for what, table in (("threshold", thr), ("group threshold", groups)):
-            for k, t in table.items():
-                if not 0.0 < t < 1.0:
-                    raise ModelError(f"transcriber {what} for {k} is {t}; thresholds lie in (0, 1)")
-        unknown = sorted(set(groups) - set(GROUPS))
-        if unknown:
-            raise ModelError(f"transcriber group thresholds name {unknown}; the groups are {', '.join(GROUPS)}")
-        return cls(thr, vel, groups)
+        for k, t in thr.items():
+            if not 0.0 < t < 1.0:
+                raise ModelError(f"transcriber threshold for {k} is {t}; thresholds lie in (0, 1)")
+        return cls(thr, vel)
 
 
 def pick_peaks(prob: np.ndarray, threshold: float, min_gap: int = MIN_GAP_FRAMES) -> np.ndarray:
@@ -111,21 +91,6 @@ def pick_peaks(prob: np.ndarray, threshold: float, min_gap: int = MIN_GAP_FRAMES
             keep.append(int(f))
             taken[max(0, f - min_gap + 1):f + min_gap] = True
     return np.array(sorted(keep), dtype=np.int64)
-
-
-def group_picks(prob: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """Peaks of a group's probability ``1 - prod(1 - p)`` over the member rows of ``prob``
-    (``[members, T]``) at or above ``threshold``, each as ``(frame, member)``: the member whose
-    probability is highest within a frame of the peak."""
-    p = np.asarray(prob, dtype=np.float64)
-    if p.shape[-1] == 0:
-        return []
-    joint = 1.0 - np.prod(1.0 - p, axis=0)
-    out = []
-    for f in pick_peaks(joint, threshold):
-        near = p[:, max(0, f - 1):f + 2].max(axis=1)
-        out.append((int(f), int(np.argmax(near))))
-    return out
 
 
 class Transcriber:
@@ -228,30 +193,13 @@ class Transcriber:
 
     def transcription_from(self, act: Mapping[str, np.ndarray], n_samples: int,
                            thresholds: Mapping[str, float] | None = None) -> Transcription:
-        """Hits from :meth:`activations`: peaks over each class's threshold, placed inside their
-        frame, plus the calibration's group picks (module docstring)."""
+        """Hits from :meth:`activations`: peaks over each class's threshold, placed inside their frame."""
         duration = n_samples / SAMPLE_RATE
-        frames_of: dict[int, np.ndarray] = {}
-        for ci, c in enumerate(self.classes):
-            thr = thresholds[c] if thresholds is not None and c in thresholds else self.calibration.threshold(c)
-            frames_of[ci] = pick_peaks(act["prob"][ci], thr)
-        times_of = {ci: (f + act["offset"][ci, f]) / FRAME_RATE for ci, f in frames_of.items()}
-        for g, thr in self.calibration.groups.items():
-            members = [ci for ci, c in enumerate(self.classes) if group_of(c) == g]
-            if len(members) < 2:
-                continue
-            found = np.sort(np.concatenate([times_of[ci] for ci in members]))
-            for f, ci in group_picks(act["prob"][members], thr):
-                t = (f + act["offset"][members[ci], f]) / FRAME_RATE
-                near = np.searchsorted(found, t)
-                if any(0 <= j < found.size and abs(found[j] - t) < GROUP_GAP_S for j in (near - 1, near)):
-                    continue
-                frames_of[members[ci]] = np.append(frames_of[members[ci]], f)
-                times_of[members[ci]] = np.append(times_of[members[ci]], t)
         hits: dict[str, list[Hit]] = {}
         for ci, c in enumerate(self.classes):
-            order = np.argsort(times_of[ci], kind="stable")
-            frames, times = frames_of[ci][order], times_of[ci][order]
+            thr = thresholds[c] if thresholds is not None and c in thresholds else self.calibration.threshold(c)
+            frames = pick_peaks(act["prob"][ci], thr)
+            times = (frames + act["offset"][ci, frames]) / FRAME_RATE
             vel = self.calibration.map_velocity(c, act["velocity"][ci, frames])
             keep = (times >= 0) & (times < duration)
             hits[c] = [Hit(float(t), float(v)) for t, v in zip(times[keep], vel[keep])]

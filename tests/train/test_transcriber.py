@@ -13,8 +13,8 @@ from idm_host.train.kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKi
 from idm_host.train.procedural import augment_kit, change_decay, mix_kits, procedural_kit
 from idm_host.train.recording import bleed
 from idm_host.train.transcriber_data import ExampleStream, class_rates, play, targets
-from idm_host.train.transcriber_loop import STREAM_RATES, ValClip, fit_group_thresholds, loss_fn, positive_weights
-from idm_host.transcriber import (Calibration, Transcriber, gate_passed, group_picks, pick_peaks, record_gate,
+from idm_host.train.transcriber_loop import STREAM_RATES, loss_fn, positive_weights
+from idm_host.transcriber import (Calibration, Transcriber, gate_passed, pick_peaks, record_gate,
                                   save_transcriber)
 from idm_host.transcriber.features import FRAME_RATE, HOP, N_BANDS, n_frames, spectrogram
 from idm_host.transcriber.network import CRNN, TranscriberConfig
@@ -215,60 +215,6 @@ def test_thresholds_and_velocity_calibration_come_from_the_sidecar(tmp_path):
     assert len(out.hits["KD"]) == 1 and len(out.hits["SD"]) == 0  # 0.5 >= 0.3, < 0.7
     assert out.hits["KD"][0].velocity == pytest.approx(0.6)       # 2 * 0.25 + 0.1
     assert out.hits["KD"][0].time_s == pytest.approx(0.4)
-
-
-def _acts(t: int = 200) -> dict[str, np.ndarray]:
-    k = len(IDM_CLASSES)
-    return {"prob": np.zeros((k, t), np.float32), "velocity": np.full((k, t), 0.5, np.float32),
-            "offset": np.zeros((k, t), np.float32)}
-
-
-def test_group_picks_find_a_hit_the_unsure_member_classes_each_miss(tmp_path):
-    cr, rd, kd = (IDM_CLASSES.index(c) for c in ("CY_CR", "CY_RD", "KD"))
-    act = _acts()
-    act["prob"][[cr, rd], 50] = [0.35, 0.45]  # unsure which cymbal: joint 1 - 0.65 * 0.55 = 0.6425
-    act["prob"][cr, 120] = 0.8                # a sure crash, with a ride echo 20 ms later
-    act["prob"][rd, 122] = 0.45
-    act["prob"][kd, 80] = 0.45                # a kick alone is no group
-    assert group_picks(act["prob"][[cr, rd]], 0.6) == [(50, 1), (120, 0)]
-    path, _ = _tiny(tmp_path, Calibration({"CY_CR": 0.5, "CY_RD": 0.5, "KD": 0.5}, {}, {"CY": 0.6}))
-    tr = Transcriber.load(path)
-    assert tr.calibration.groups == {"CY": 0.6}
-    out = tr.transcription_from(act, 200 * HOP)
-    assert [h.time_s for h in out.hits["CY_CR"]] == pytest.approx([1.2])  # the echo is that crash again
-    assert [h.time_s for h in out.hits["CY_RD"]] == pytest.approx([0.5])  # the more probable member
-    assert out.hits["KD"] == ()
-    plain = Transcriber(tr.network, Calibration({"CY_CR": 0.5, "CY_RD": 0.5, "KD": 0.5}))
-    off = plain.transcription_from(act, 200 * HOP)
-    assert off.hits["CY_RD"] == () and len(off.hits["CY_CR"]) == 1
-    # a calibration without groups writes no group key (its hash, and so a recorded gate, is unchanged)
-    assert "group_thresholds" not in plain.calibration.to_dict()
-    assert Calibration.from_dict(tr.calibration.to_dict()) == tr.calibration
-
-
-@pytest.mark.parametrize("groups, message", [({"XX": 0.5}, "groups are"), ({"CY": 1.0}, "lie in")])
-def test_bad_group_thresholds_are_refused(groups, message):
-    with pytest.raises(ModelError, match=message):
-        Calibration.from_dict({"group_thresholds": groups})
-
-
-def test_group_thresholds_are_fitted_only_where_group_picks_raise_f():
-    cr, rd = IDM_CLASSES.index("CY_CR"), IDM_CLASSES.index("CY_RD")
-    clips, acts = [], []
-    for i in range(4):
-        act = _acts()
-        hits = {"CY_RD": [(0.5, 0.8)], "CY_CR": [(1.2, 0.8)]}
-        act["prob"][[cr, rd], 50] = [0.3, 0.4]   # a real ride both classes are unsure of
-        act["prob"][cr, 120] = 0.95
-        clips.append(ValClip("k", "dry", np.zeros(200 * HOP, np.float32), hits))
-        acts.append(act)
-    thresholds = {c: 0.5 for c in IDM_CLASSES}
-    groups = fit_group_thresholds(IDM_CLASSES, clips, acts, thresholds)
-    assert set(groups) == {"CY"} and 0.2 <= groups["CY"] <= 0.58  # joint at the ride: 1 - 0.7 * 0.6 = 0.58
-    # the same unsure cymbal where nothing was played: group picks would only add a false hit
-    for clip in clips:
-        clip.hits["CY_RD"] = []
-    assert fit_group_thresholds(IDM_CLASSES, clips, acts, {c: 0.5 for c in IDM_CLASSES}) == {}
 
 
 def test_a_ship_gate_counts_only_for_the_weights_and_thresholds_it_measured(tmp_path):
