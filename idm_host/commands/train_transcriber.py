@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--procedural", type=float, default=0.35, metavar="P",
                    help="probability that an example uses a procedural kit from the parametric drum "
                         "synthesiser instead of a training kit (default: %(default)s)")
+    p.add_argument("--ending", type=float, default=0.0, metavar="P",
+                   help="probability that an example's performance stops 0.3-2.5 s before its end, so it ends in "
+                        "ringing tails and silence (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
 
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     network = _network_sizes(args)
-    for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural)):
+    for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural), ("--ending", args.ending)):
         if not 0.0 <= value <= 1.0:
             raise IdmError(f"{flag} {value}: a probability between 0 and 1")
     cfg = DataConfig.load(args.data)
@@ -66,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
                              balance_classes=not args.no_balance, network=network)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
             "validation_kits": [k.label for k in cfg.validation_kits], "mix_kits": args.mix_kits,
-            "procedural": args.procedural}
-    stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits, "procedural_p": args.procedural}
+            "procedural": args.procedural, "ending": args.ending}
+    stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits, "procedural_p": args.procedural, "ending_p": args.ending}
     if cfg.kit_weights:
         stream_kwargs["kit_weights"] = cfg.kit_weights
     report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,

@@ -12,7 +12,7 @@ A stream is a pure function of its seed: every worker of a DataLoader draws its 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -28,6 +28,8 @@ from .recording import record
 
 SR = MODEL_SAMPLE_RATE
 PRE_ROLL_S = 2.0
+#: With ``ExampleStream(ending_p=...)``, how long before the clip's end the performance stops (s).
+ENDING_S = (0.3, 2.5)
 
 _KICKS, _SNARES = (36, 35), (38, 40, 37)
 _TOMS = (50, 48, 47, 45, 43, 41)
@@ -106,6 +108,13 @@ def performance(rng: np.random.Generator, duration_s: float, *, styles: Sequence
     return embellish(g, rng)
 
 
+def ended(p: Pattern, stop_s: float) -> Pattern:
+    """``p`` without the hits at or after ``stop_s`` (the performance stops there; what was played
+    rings on)."""
+    keep = p.times_s < stop_s
+    return replace(p, times_s=p.times_s[keep], notes=p.notes[keep], velocities=p.velocities[keep])
+
+
 @dataclass
 class Example:
     """One training example: mono audio and the targets at the transcriber's frame rate."""
@@ -178,12 +187,15 @@ class ExampleStream:
         kit_weights: relative probabilities of the sampled kits (None: equal).
         mix_p: probability that a sampled-kit example takes each drum group from another random
             sampled kit (:func:`~idm_host.train.procedural.mix_kits`) before augmentation.
+        ending_p: probability that the performance stops :data:`ENDING_S` before the clip's end,
+            so the example ends in the kit's ringing tails and then silence, with no hits there
+            (a song's or a loop's end; the crops of longer performances almost never end so).
     """
 
     def __init__(self, kits: Sequence[SampledKit], *, classes: Sequence[str] = IDM_CLASSES, duration_s: float = 6.0,
                  seed: int = 0, procedural_p: float = 0.35, kit_aug_prob: float = 0.6, record_strength: float = 1.0,
                  procedural_reuse: int = 16, styles: Sequence[str] = STYLES,
-                 kit_weights: Sequence[float] | None = None, mix_p: float = 0.0):
+                 kit_weights: Sequence[float] | None = None, mix_p: float = 0.0, ending_p: float = 0.0):
         self.kits = list(kits)
         self.kit_p: np.ndarray | None = None
         if kit_weights is not None:
@@ -200,6 +212,7 @@ class ExampleStream:
         self.procedural_reuse = procedural_reuse
         self.styles = tuple(styles)
         self.mix_p = float(mix_p)
+        self.ending_p = float(ending_p)
         self._proc: SampledKit | None = None
         self._proc_uses = 0
 
@@ -226,6 +239,9 @@ class ExampleStream:
     def example(self, rng: np.random.Generator) -> Example:
         kit, meta = self._kit(rng)
         pattern = performance(rng, self.duration_s, styles=self.styles)
+        if self.ending_p > 0 and rng.random() < self.ending_p:  # no draw at 0: older streams stay as they were
+            pattern = ended(pattern, PRE_ROLL_S + self.duration_s - float(rng.uniform(*ENDING_S)))
+            meta["ending"] = True
         stems, hits = play(kit, pattern, self.classes, rng, start_s=PRE_ROLL_S, duration_s=self.duration_s)
         mix, rec = record(stems, self.classes, rng, strength=self.record_strength)
         on, vel, off = targets(hits, self.classes, mix.size)

@@ -105,6 +105,27 @@ def test_a_missed_rare_onset_costs_more_than_a_missed_kick():
     assert float(loss_fn(out, batch)["bce"]) < float(loss_fn(out, batch, w)["bce"])  # unweighted stays available
 
 
+def test_an_ended_example_has_no_hits_in_its_last_moments():
+    kit = _sine_kit()
+
+    def stream(**kw):
+        return ExampleStream([kit], procedural_p=0.0, kit_aug_prob=0.0, record_strength=0.0, duration_s=6.0, **kw)
+
+    def last_hit(ex):
+        return max((t for hs in ex.hits.values() for t, _ in hs), default=0.0)
+
+    rng = np.random.default_rng(5)
+    ended = [stream(ending_p=1.0).example(rng) for _ in range(10)]
+    assert all(ex.meta.get("ending") for ex in ended)
+    assert all(last_hit(ex) < 6.0 - 0.3 for ex in ended)
+    assert all(ex.onsets[:, int(5.7 * FRAME_RATE) + 1:].sum() == 0 for ex in ended)
+    plain = [stream().example(np.random.default_rng(s)) for s in range(10)]
+    assert any(last_hit(ex) >= 6.0 - 0.3 for ex in plain)  # without it, performances run to the clip's end
+    # ending_p=0 draws nothing: the stream is the one made before the option existed
+    same = [stream(ending_p=0.0).example(np.random.default_rng(s)) for s in range(3)]
+    assert all(np.array_equal(a.audio, b.audio) and "ending" not in b.meta for a, b in zip(plain, same))
+
+
 def test_kit_augmentation_shifts_pitch_and_decay_as_asked():
     kit = _sine_kit()
     rng = np.random.default_rng(1)
@@ -370,7 +391,8 @@ def test_a_network_with_more_pooling_blocks_than_bands_is_refused():
                                             (["--hidden", "0"], "at least 1"),
                                             (["--resume", "--proj", "64"], "apply to a new run"),
                                             (["--procedural", "1.5"], "--procedural 1.5: a probability"),
-                                            (["--mix-kits", "-0.1"], "--mix-kits -0.1: a probability")])
+                                            (["--mix-kits", "-0.1"], "--mix-kits -0.1: a probability"),
+                                            (["--ending", "2"], "--ending 2.0: a probability")])
 def test_train_transcriber_refuses_bad_network_sizes_before_loading_anything(tmp_path, capsys, flags, message):
     from idm_host.cli import main
 
