@@ -367,6 +367,7 @@ class AdaptiveMasker:
         rows = np.flatnonzero(den > 0)
         inv_den = (np.float32(1.0) / den[rows])[:, None]
         cap = _flat(initial) if cfg.max_gain > 0 and initial is not None else None
+        limited = self._limited(k) if cap is not None else []  # once, before the updates
 
         def model(s: _Segment, gt: np.ndarray) -> np.ndarray:
             vh = s.recon(wt)
@@ -389,7 +390,7 @@ class AdaptiveMasker:
                 gts[i] = gts[i] * _mm(ratio, bt.T) * shrink
             wt[rows] *= num[rows] * inv_den
             if cap is not None:
-                self._limit(wt, cap, k)
+                self._limit(wt, cap, k, limited)
             bt *= num_b / (den_b + eps)
             scale = bt.sum(axis=1, keepdims=True) + eps
             bt /= scale
@@ -398,15 +399,15 @@ class AdaptiveMasker:
                 record.append(sum(kl_divergence(s.vt, model(s, g)) for s, g in zip(segs, gts)))
         return _unflat(wt, k), np.ascontiguousarray(bt.T)
 
-    def _limit(self, wt: np.ndarray, initial: np.ndarray, k: int) -> None:
-        """Clip the flat templates ``wt [K*T, F]`` in place, for the limited classes and the bins
+    def _limit(self, wt: np.ndarray, initial: np.ndarray, k: int, limited: Sequence[int]) -> None:
+        """Clip the flat templates ``wt [K*T, F]`` in place, for the classes ``limited`` and the bins
         above :attr:`AdaptiveConfig.max_gain_above_hz`, to ``max_gain`` x the flat initial templates
         ``initial`` at each class's fitted level (the least-squares gain of its template onto its
         initial one, which the strong bins of the one-shot set, not the floor)."""
         cfg = self.config
         t = wt.shape[0] // k
         lo = int(np.ceil(cfg.max_gain_above_hz * self.stft.n_fft / self.sample_rate))
-        for i in self._limited(k):
+        for i in limited:
             w, w0 = wt[i * t:(i + 1) * t], initial[i * t:(i + 1) * t]
             level = float(np.vdot(w, w0)) / max(float(np.vdot(w0, w0)), float(self.eps))
             np.minimum(w[:, lo:], w0[:, lo:] * np.float32(level * cfg.max_gain), out=w[:, lo:])
