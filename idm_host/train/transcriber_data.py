@@ -12,7 +12,7 @@ A stream is a pure function of its seed: every worker of a DataLoader draws its 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -106,13 +106,6 @@ def performance(rng: np.random.Generator, duration_s: float, *, styles: Sequence
     style = styles[int(rng.integers(len(styles)))]
     g = generate_groove(rng, style=style, duration_s=total + lead).crop(lead, total)
     return embellish(g, rng)
-
-
-def ended(p: Pattern, stop_s: float) -> Pattern:
-    """``p`` without the hits at or after ``stop_s`` (the performance stops there; what was played
-    rings on)."""
-    keep = p.times_s < stop_s
-    return replace(p, times_s=p.times_s[keep], notes=p.notes[keep], velocities=p.velocities[keep])
 
 
 @dataclass
@@ -240,7 +233,8 @@ class ExampleStream:
         kit, meta = self._kit(rng)
         pattern = performance(rng, self.duration_s, styles=self.styles)
         if self.ending_p > 0 and rng.random() < self.ending_p:  # no draw at 0: older streams stay as they were
-            pattern = ended(pattern, PRE_ROLL_S + self.duration_s - float(rng.uniform(*ENDING_S)))
+            # the performance stops there (its times start at 0); what was played rings on
+            pattern = pattern.crop(0.0, PRE_ROLL_S + self.duration_s - float(rng.uniform(*ENDING_S)))
             meta["ending"] = True
         stems, hits = play(kit, pattern, self.classes, rng, start_s=PRE_ROLL_S, duration_s=self.duration_s)
         mix, rec = record(stems, self.classes, rng, strength=self.record_strength)
