@@ -5,6 +5,8 @@ copy it into idm_host/models/default/ (transcriber.pt + transcriber.json).
 
 The thresholds and velocity maps are fitted on the run's validation clips (seed 777: the same
 clips the run selected its checkpoint on; the figures in MODEL_CARD.md come from other seeds).
+A candidate must first get the bundled loop's hits in every repeat of the loop tiled 20 times
+(`tiling_differences`, the shipped network's test); `--force` ships one that does not.
 Shipping drops any ship gate: `python -m bench.bench_transcription --record-gate` measures the
 shipped weights against the official ones and records it (the engine uses the network by default
 only with a passed gate for those very weights and thresholds).
@@ -21,7 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
+    from idm_host.audio import load_audio
     from idm_host.models import DEFAULT_DIR
+    from idm_host.train.compare import tiling_differences
     from idm_host.train.data import DataConfig
     from idm_host.train.transcriber_loop import evaluate_transcriber, selection_score, validation_clips
     from idm_host.transcriber import Calibration, Transcriber, save_transcriber
@@ -29,16 +33,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights")
     ap.add_argument("--data", default=str(ROOT / "train" / "transcriber.json"))
+    ap.add_argument("--force", action="store_true", help="ship even where the tiled-loop check finds differences")
     a = ap.parse_args(argv)
     src = Path(a.weights)
     meta = json.loads(src.with_suffix(".json").read_text())
     model = Transcriber.load(src)
+    loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100).mono()
     cfg = DataConfig.load(a.data)
     clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)
     rep = evaluate_transcriber(model, clips, fit=True)
     score = selection_score(rep["results"], model.classes)
     extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration", "gate")}
     extra["validation_refit"] = {"score": score, "results": rep["results"]}
+    # the shipped thresholds are the refitted ones: check the tiled loop with those
+    refit = Transcriber(model.network, Calibration.from_dict(rep["calibration"]), name=model.name)
+    diff = tiling_differences(refit, loop, repeats=20, margin=0.05)
+    if diff:
+        print(f"{src}: the loop tiled 20 times gets other hits than the loop alone ({len(diff)}):", file=sys.stderr)
+        for line in diff[:12]:
+            print("  " + line, file=sys.stderr)
+        if not a.force:
+            print("not shipped (--force ships it anyway)", file=sys.stderr)
+            return 1
     digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network,
                               calibration=Calibration.from_dict(rep["calibration"]), extra=extra)
     print(json.dumps({"sha256": digest, "score": round(score, 4), "calibration": rep["calibration"]}, indent=1))

@@ -206,3 +206,44 @@ def table(results: Mapping[str, Any], names: Sequence[str]) -> str:
             lines.append(f"| {sysname} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20, margin: float = 0.05
+                       ) -> list[str]:
+    """Where ``loop`` (mono, 44.1 kHz) tiled ``repeats`` times gets other hits than the loop alone.
+
+    Every hit of the loop alone whose peak clears its class's threshold by ``margin`` must be in
+    every repeat within a frame, and a repeat may add nothing but hits whose peak in the loop alone
+    lies within ``margin`` of the threshold (those may come and go: the recurrent layers hear the
+    loop's ends differently, silence against the next repeat). Returns one line per difference
+    (empty: the same hits everywhere), and one where more than 3 kick, snare or closed-hat hits of
+    the loop alone lie within the margin (the allowance would hide too much); the shipped network's test and ``tools/ship_transcriber.py``
+    hold a candidate to it.
+    """
+    from ..transcriber import FRAME_RATE, normalise, pick_peaks
+
+    loop = np.asarray(loop, dtype=np.float32)
+    dur = loop.size / 44100
+    act = transcriber.activations(normalise(loop))
+    alone = transcriber.transcribe(loop)
+    tiled = transcriber.transcribe(np.tile(loop, repeats))
+    out: list[str] = []
+    for ci, c in enumerate(transcriber.classes):
+        thr = transcriber.calibration.threshold(c)
+        frames = pick_peaks(act["prob"][ci], thr - margin)
+        firm = sorted(int(f) for f in frames if act["prob"][ci, f] >= thr + margin)
+        ref = np.array([h.time_s for h in alone.hits[c]])
+        got = np.array([h.time_s for h in tiled.hits[c]])
+        for r in range(repeats):
+            part = got[(got >= r * dur - 0.005) & (got < (r + 1) * dur - 0.005)] - r * dur
+            for f in firm:
+                t = float(ref[np.argmin(np.abs(ref - f / FRAME_RATE))])
+                if np.min(np.abs(part - t), initial=1.0) > 0.0101:
+                    out.append(f"{c} at {t:.2f} s (p {act['prob'][ci, f]:.2f}, threshold {thr:.2f}) "
+                               f"missing in repeat {r}")
+            for t in part:
+                if not (np.abs(frames / FRAME_RATE - t) <= 0.0151).any():
+                    out.append(f"{c} at {t:.2f} s added in repeat {r} (not a hit of the loop alone)")
+        if c in ("KD", "SD", "HH_CHH") and len(firm) < len(ref) - 3:  # the allowance must stay small
+            out.append(f"{c}: only {len(firm)} of the loop's {len(ref)} hits clear the threshold by {margin}")
+    return out
