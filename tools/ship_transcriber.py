@@ -33,11 +33,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights")
     ap.add_argument("--data", default=str(ROOT / "train" / "transcriber.json"))
+    ap.add_argument("--window", type=float, default=None, metavar="S",
+                    help="inference window (s) the thresholds are fitted in and the engine runs (default: the "
+                         "weights' sidecar's, else idm_host.transcriber.WINDOW_S)")
+    ap.add_argument("--context", type=float, default=None, metavar="S",
+                    help="context (s) on either side of each window (default: as for --window, CONTEXT_S)")
     ap.add_argument("--force", action="store_true", help="ship even where the tiled-loop check finds differences")
     a = ap.parse_args(argv)
     src = Path(a.weights)
     meta = json.loads(src.with_suffix(".json").read_text())
     model = Transcriber.load(src)
+    if a.window is not None or a.context is not None:
+        w, c = model.calibration.window()
+        model.calibration = model.calibration.with_window(a.window if a.window is not None else w,
+                                                          a.context if a.context is not None else c)
     loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100).mono()
     cfg = DataConfig.load(a.data)
     clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)

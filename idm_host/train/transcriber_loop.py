@@ -206,7 +206,8 @@ def _hits_dict(tr: Any) -> dict[str, list[tuple[float, float]]]:
 
 def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: bool = False) -> dict[str, Any]:
     """Score ``model`` on ``clips`` per kit and overall; with ``fit``, also sweep per-class thresholds
-    and fit velocity maps on these clips and return them as ``calibration`` (scored with it)."""
+    and fit velocity maps on these clips and return them as ``calibration`` (scored with it; it keeps
+    the model's inference window, the one the activations were computed in)."""
     from ..transcriber import normalise
 
     acts = [model.activations(normalise(c.audio)) for c in clips]
@@ -246,7 +247,8 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
                 a, b = np.polyfit(xs, ys, 1)
                 if 0.3 <= a <= 4.0:  # an untrained or degenerate head gets no map
                     vel[cname] = (float(a), float(b))
-        cal = Calibration(thresholds, vel)
+        # fitted under the model's inference window, which they keep
+        cal = Calibration(thresholds, vel, model.calibration.window_s, model.calibration.context_s)
     scored = Transcriber(model.network, cal, name=model.name)
     pairs_by: dict[str, list] = {}
     for clip, act in zip(clips, acts):

@@ -46,10 +46,15 @@ __all__ = ["Transcriber", "TranscriberConfig", "Calibration", "pick_peaks", "sav
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per-class decision thresholds and velocity maps (``v_out = clip(a * v + b, 0, 1)``)."""
+    """Per-class decision thresholds and velocity maps (``v_out = clip(a * v + b, 0, 1)``), and the
+    inference window they were fitted with (``window_s`` / ``context_s``; ``None``: the module's
+    :data:`WINDOW_S` / :data:`CONTEXT_S`). Thresholds hold only for the window they were fitted
+    with, so the window is part of the calibration (and of the ship gate's digest)."""
 
     thresholds: Mapping[str, float] = field(default_factory=dict)
     velocity: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    window_s: float | None = None
+    context_s: float | None = None
 
     def threshold(self, c: str) -> float:
         return float(self.thresholds.get(c, DEFAULT_THRESHOLD))
@@ -58,9 +63,20 @@ class Calibration:
         a, b = self.velocity.get(c, (1.0, 0.0))
         return np.clip(a * np.asarray(v, dtype=np.float64) + b, 0.0, 1.0)
 
+    def window(self) -> tuple[float, float]:
+        """``(window_s, context_s)`` the network runs in."""
+        return (float(self.window_s if self.window_s is not None else WINDOW_S),
+                float(self.context_s if self.context_s is not None else CONTEXT_S))
+
+    def with_window(self, window_s: float | None, context_s: float | None) -> "Calibration":
+        return Calibration(self.thresholds, self.velocity, window_s, context_s)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
-                "velocity": {k: [float(a), float(b)] for k, (a, b) in self.velocity.items()}}
+        d: dict[str, Any] = {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
+                             "velocity": {k: [float(a), float(b)] for k, (a, b) in self.velocity.items()}}
+        if self.window_s is not None or self.context_s is not None:  # absent: older sidecars' digests hold
+            d["window_s"], d["context_s"] = self.window()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "Calibration":
@@ -70,7 +86,18 @@ class Calibration:
         for k, t in thr.items():
             if not 0.0 < t < 1.0:
                 raise ModelError(f"transcriber threshold for {k} is {t}; thresholds lie in (0, 1)")
-        return cls(thr, vel)
+        win = d.get("window_s")
+        ctx = d.get("context_s")
+        if win is not None or ctx is not None:
+            try:
+                win, ctx = float(win if win is not None else WINDOW_S), float(ctx if ctx is not None else CONTEXT_S)
+            except (TypeError, ValueError):
+                raise ModelError(f"transcriber window {d.get('window_s')!r} / context {d.get('context_s')!r}: "
+                                 "not numbers") from None
+            if not (0.5 <= win <= 600.0 and 0.0 <= ctx <= 60.0):
+                raise ModelError(f"transcriber window {win} s / context {ctx} s: the window lies in 0.5-600 s, "
+                                 "the context in 0-60 s")
+        return cls(thr, vel, win, ctx)
 
 
 def pick_peaks(prob: np.ndarray, threshold: float, min_gap: int = MIN_GAP_FRAMES) -> np.ndarray:
@@ -155,17 +182,19 @@ class Transcriber:
     def activations(self, x: np.ndarray, *, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
         """Frame-wise outputs for mono 44.1 kHz ``x``: ``prob``, ``velocity``, ``offset``, each ``[K, T]``.
 
-        Long inputs run in windows of :data:`WINDOW_S` with :data:`CONTEXT_S` of context on each
-        side; each frame is taken from the window where it is farthest from an edge, so a loop
-        repeated many times gives the same frames in every repeat.
+        Long inputs run in windows of the calibration's ``window_s`` (default :data:`WINDOW_S`) with
+        ``context_s`` (:data:`CONTEXT_S`) of context on each side; each frame is taken from the
+        window where it is farthest from an edge. Windows near the length the network trained on
+        (6 s clips) make its frames depend less on audio far away (MODEL_CARD.md, session 8).
         """
         x = np.asarray(x, dtype=np.float32)
         n = x.shape[-1]
         t_total = n_frames(n)
         k = len(self.classes)
         out = {name: np.zeros((k, t_total), dtype=np.float32) for name in ("prob", "velocity", "offset")}
-        win = int(WINDOW_S * FRAME_RATE)
-        ctx = int(CONTEXT_S * FRAME_RATE)
+        window_s, context_s = self.calibration.window()
+        win = int(round(window_s * FRAME_RATE))
+        ctx = int(round(context_s * FRAME_RATE))
         starts = list(range(0, t_total, win)) or [0]
         stage = Stage(progress)
         # windows of equal length (win + 2 ctx frames, zero-padded at the file's ends) run as one

@@ -276,20 +276,44 @@ def test_a_changed_weights_file_is_refused(tmp_path):
 
 
 def test_long_input_is_windowed_without_changing_frames_far_from_edges(tmp_path):
-    from idm_host import transcriber as T
-
     path, _ = _tiny(tmp_path, Calibration())
     tr = Transcriber.load(path)
     x = np.random.default_rng(0).standard_normal(int(SR * 6)).astype(np.float32) * 0.1
-    whole = tr.activations(x)
-    old = T.WINDOW_S, T.CONTEXT_S
-    try:
-        T.WINDOW_S, T.CONTEXT_S = 2.0, 3.0
-        windowed = tr.activations(x)
-    finally:
-        T.WINDOW_S, T.CONTEXT_S = old
+    whole = tr.activations(x)  # one window of the default 20 s
+    # the sidecar's window: 2 s windows with 3 s of context on either side
+    (tmp_path / "w").mkdir()
+    path2, _ = _tiny(tmp_path / "w", Calibration(window_s=2.0, context_s=3.0))
+    windowed_tr = Transcriber.load(path2)
+    assert windowed_tr.calibration.window() == (2.0, 3.0)
+    windowed = windowed_tr.activations(x)
     # with 3 s of context the recurrent state has forgotten the window edges to float precision
     assert np.allclose(whole["prob"], windowed["prob"], atol=1e-3)
+    # and short context does not: the window is really used
+    short = Transcriber(tr.network, Calibration(window_s=1.0, context_s=0.0)).activations(x)
+    assert not np.allclose(whole["prob"], short["prob"], atol=1e-3)
+
+
+def test_the_inference_window_is_part_of_the_calibration(tmp_path):
+    import json
+
+    from idm_host.errors import ModelError
+
+    # a sidecar without a window reads and writes as before (so earlier gates' digests hold)
+    assert "window_s" not in Calibration({"KD": 0.3}).to_dict()
+    assert Calibration.from_dict({"thresholds": {"KD": 0.3}}).window() == (20.0, 3.0)
+    cal = Calibration({"KD": 0.3}, {}, 4.0, 2.0)
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    for bad in ({"window_s": 0.0}, {"window_s": "wide"}, {"context_s": -1.0}, {"window_s": 1e9}):
+        with pytest.raises(ModelError, match="window"):
+            Calibration.from_dict({"thresholds": {}, **bad})
+    # a refit keeps the window the activations were computed in
+    from idm_host.train.transcriber_loop import ValClip, evaluate_transcriber
+
+    path, net = _tiny(tmp_path, cal)
+    x = np.random.default_rng(1).standard_normal(SR * 3).astype(np.float32) * 0.1
+    clips = [ValClip("k", "dry", x, {"KD": [(0.5, 0.8)]})]
+    rep = evaluate_transcriber(Transcriber.load(path), clips, fit=True)
+    assert Calibration.from_dict(rep["calibration"]).window() == (4.0, 2.0)
 
 
 def test_user_hits_are_used_exactly_when_a_transcriber_is_loaded(tmp_path):
