@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ending", type=float, default=0.0, metavar="P",
                    help="probability that an example's performance stops 0.3-2.5 s before its end, so it ends in "
                         "ringing tails and silence (default: %(default)s)")
+    p.add_argument("--window", type=float, default=None, metavar="S",
+                   help="inference window (s) validation runs the network in; kept in best.pt's calibration "
+                        "(default: idm_host.transcriber.WINDOW_S)")
+    p.add_argument("--context", type=float, default=None, metavar="S",
+                   help="context (s) on either side of each validation window (default: CONTEXT_S)")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
 
 
@@ -59,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural), ("--ending", args.ending)):
         if not 0.0 <= value <= 1.0:
             raise IdmError(f"{flag} {value}: a probability between 0 and 1")
+    if args.window is not None or args.context is not None:  # the sidecar's checks, before any work
+        from ..transcriber import Calibration
+
+        Calibration.from_dict({"window_s": args.window, "context_s": args.context})
     cfg = DataConfig.load(args.data)
     if not cfg.validation_kits:
         raise IdmError(f"{args.data}: no validation_kits; the transcriber is selected on kits it never trains on")
@@ -66,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     val_kits = [k.load() for k in cfg.validation_kits]
     settings = TrainSettings(out=args.out, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch_size,
                              lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed,
-                             balance_classes=not args.no_balance, network=network)
+                             balance_classes=not args.no_balance, network=network,
+                             window_s=args.window, context_s=args.context)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
             "validation_kits": [k.label for k in cfg.validation_kits], "mix_kits": args.mix_kits,
             "procedural": args.procedural, "ending": args.ending}

@@ -85,6 +85,10 @@ class TrainSettings:
     #: sizes of a new network (``TranscriberConfig`` fields other than the classes: conv, proj,
     #: hidden, gru_layers, dropout); empty = the defaults. A resumed run rebuilds its checkpoint's.
     network: dict[str, Any] = field(default_factory=dict)
+    #: inference window / context (s) validation runs the network in, and best.pt's calibration
+    #: keeps (None: ``idm_host.transcriber.WINDOW_S`` / ``CONTEXT_S``)
+    window_s: float | None = None
+    context_s: float | None = None
 
 
 # ------------------------------------------------------------------ data
@@ -390,7 +394,8 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         nonlocal best, best_report
         net.eval()
         chosen = ema.network(net.config) if ema is not None else net
-        model = Transcriber(chosen, name="candidate")
+        model = Transcriber(chosen, Calibration(window_s=settings.window_s, context_s=settings.context_s),
+                            name="candidate")
         rep = evaluate_transcriber(model, val, fit=True)
         net.train()
         score = selection_score(rep["results"], classes)

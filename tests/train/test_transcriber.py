@@ -390,11 +390,12 @@ def test_a_run_of_a_larger_network_checkpoints_and_resumes_with_its_own_sizes(tm
     fast = dict(batch=2, new_per_step=1, pool=8, min_pool=2, validate_every=1000, threads=1, log_every=1,
                 duration_s=2.0)
     run = tmp_path / "run"
-    train(TrainSettings(out=str(run), steps=2, network=sizes, **fast), kits, val)
+    train(TrainSettings(out=str(run), steps=2, network=sizes, window_s=1.0, context_s=0.5, **fast), kits, val)
     ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ck["step"] == 2 and tuple(ck["config"]["conv"]) == (4, 4, 4)
     best = Transcriber.load(run / "best.pt")
     assert best.network.config.conv == (4, 4, 4) and len(best.network.conv) == 3
+    assert best.calibration.window() == (1.0, 0.5)  # validated in that window, and kept with it
     train(TrainSettings(out=str(run), steps=2, **fast), kits, val, resume=True)
     ck = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert ck["step"] == 4 and tuple(ck["config"]["conv"]) == (4, 4, 4)
@@ -416,7 +417,8 @@ def test_a_network_with_more_pooling_blocks_than_bands_is_refused():
                                             (["--resume", "--proj", "64"], "apply to a new run"),
                                             (["--procedural", "1.5"], "--procedural 1.5: a probability"),
                                             (["--mix-kits", "-0.1"], "--mix-kits -0.1: a probability"),
-                                            (["--ending", "2"], "--ending 2.0: a probability")])
+                                            (["--ending", "2"], "--ending 2.0: a probability"),
+                                            (["--window", "0.1"], "the window lies in")])
 def test_train_transcriber_refuses_bad_network_sizes_before_loading_anything(tmp_path, capsys, flags, message):
     from idm_host.cli import main
 
