@@ -197,17 +197,22 @@ class Transcriber:
         ctx = int(round(context_s * FRAME_RATE))
         starts = list(range(0, t_total, win)) or [0]
         stage = Stage(progress)
-        # windows of equal length (win + 2 ctx frames, zero-padded at the file's ends) run as one
-        # batch: the GRU's time steps are sequential, so batching windows is what makes it fast
+        # windows of equal length (win + 2 ctx frames, zero-padded at the file's ends) run through the
+        # recurrent layers as one batch: their time steps are sequential, so batching windows is what
+        # makes them fast. The frame-local front end (features, convolutions) runs once per group of
+        # windows over the frames they span, not once per window: the context frames are computed once
         span = win + 2 * ctx
-        pad = np.zeros(ctx * HOP, dtype=np.float32)
-        xp = np.concatenate([pad, x, np.zeros((span + 1) * HOP, dtype=np.float32)])
+        margin = self.network.receptive_frames + 8  # frames a segment's edges reach (STFT centring, rise)
+        xp = np.concatenate([np.zeros((ctx + margin) * HOP, dtype=np.float32), x,
+                             np.zeros((span + margin + 1) * HOP, dtype=np.float32)])
         with torch.inference_mode():
             for b0 in range(0, len(starts), BATCH_WINDOWS):
                 group = starts[b0:b0 + BATCH_WINDOWS]
-                segs = np.stack([xp[f0 * HOP: f0 * HOP + (span - 1) * HOP + 1] for f0 in group])
-                feats = spectrogram(torch.from_numpy(segs).to(self.device))
-                res = self.network(feats)
+                g0, g1 = group[0], group[-1] + span  # padded frames the group spans
+                seg = xp[g0 * HOP: g0 * HOP + (g1 - g0 + 2 * margin - 1) * HOP + 1]
+                front = self.network.frames(spectrogram(torch.from_numpy(seg[None]).to(self.device)))
+                front = front[0, margin: margin + g1 - g0]
+                res = self.network.sequence(torch.stack([front[f0 - g0: f0 - g0 + span] for f0 in group]))
                 prob = torch.sigmoid(res["onset_logits"]).cpu().numpy()
                 vel = res["velocity"].cpu().numpy()
                 off = res["offset"].cpu().numpy()

@@ -70,11 +70,24 @@ class CRNN(nn.Module):
         k = len(config.classes)
         self.head = nn.Linear(2 * config.hidden, 3 * k)
 
+    #: frames either side of a frame that :meth:`frames` reads (3x3 convolutions, two per block)
+    @property
+    def receptive_frames(self) -> int:
+        return 2 * len(self.config.conv)
+
     def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.sequence(self.frames(feats))
+
+    def frames(self, feats: torch.Tensor) -> torch.Tensor:
+        """The frame-local front end: ``[B, 2, T, bands]`` features -> ``[B, T, proj]``. Frame ``t``
+        depends on features ``t - receptive_frames .. t + receptive_frames`` only."""
         h = self.conv(feats)  # [B, C, T, F']
         b, c, t, f = h.shape
-        h = h.permute(0, 2, 1, 3).reshape(b, t, c * f)
-        h, _ = self.gru(self.proj(h))
+        return self.proj(h.permute(0, 2, 1, 3).reshape(b, t, c * f))
+
+    def sequence(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The recurrent layers and the heads: ``[B, T, proj]`` -> the outputs of :meth:`forward`."""
+        h, _ = self.gru(h)
         out = self.head(h).transpose(1, 2)  # [B, 3K, T]
         k = len(self.config.classes)
         return {

@@ -293,6 +293,29 @@ def test_long_input_is_windowed_without_changing_frames_far_from_edges(tmp_path)
     assert not np.allclose(whole["prob"], short["prob"], atol=1e-3)
 
 
+def test_the_front_end_is_frame_local_so_windows_can_share_it(tmp_path):
+    """``CRNN.frames`` reads ``receptive_frames`` either side: computed over a segment with that
+    margin (plus the STFT's half window) it equals the whole input's, which is what lets
+    ``activations`` run it once per group of windows."""
+    from idm_host.transcriber.features import HOP, spectrogram
+
+    _, net = _tiny(tmp_path, Calibration())
+    net.eval()
+    x = np.random.default_rng(3).standard_normal(SR * 4).astype(np.float32) * 0.1
+    m = net.receptive_frames + 8
+    with torch.no_grad():
+        whole = net.frames(spectrogram(torch.from_numpy(x)))[0]
+        f0, f1 = 120, 260
+        seg = x[(f0 - m) * HOP: (f1 + m - 1) * HOP + 1]
+        part = net.frames(spectrogram(torch.from_numpy(seg)))[0, m: m + f1 - f0]
+    assert part.shape == whole[f0:f1].shape
+    assert torch.allclose(part, whole[f0:f1], atol=1e-4 * float(whole.abs().max()))
+    assert not torch.allclose(part[:2], whole[f0 - 2: f0], atol=1e-4 * float(whole.abs().max()))  # it is aligned
+    with torch.no_grad():  # and forward is the two halves in turn
+        feats = spectrogram(torch.from_numpy(x))
+        assert torch.equal(net(feats)["onset_logits"], net.sequence(net.frames(feats))["onset_logits"])
+
+
 def test_the_inference_window_is_part_of_the_calibration(tmp_path):
     import json
 
