@@ -103,7 +103,8 @@ class BatchJob:
     Attributes:
         kind: ``"separate"`` or ``"transcribe"``.
         model, device: as :class:`~idm_host.engine.Separator` takes them.
-        options: JSON-able settings that change the outputs (format, classes, drum map, ...).
+        options: JSON-able settings that change the outputs (format, classes, drum map, ``transcriber``:
+            ``default`` or ``none``, absent for ``auto``, ...).
         out_dir: the output folder (records, lock), or ``None`` (single-file transcribe).
         overwrite: replace existing outputs and redo units that are done.
         batch_id: set by :func:`run_batch` for each run (not part of the fingerprint).
@@ -314,7 +315,9 @@ class Worker:
         if self._separator is None:
             from .engine import Separator
 
-            self._separator = Separator(self.model, self.job.device)
+            choice = str(self.job.options.get("transcriber", "auto"))  # --transcriber auto|default|none
+            self._separator = Separator(self.model, self.job.device,
+                                        transcriber=None if choice == "none" else choice)
         return self._separator
 
     def commit(self, unit: WorkUnit, summary: dict, outputs: Mapping[str, list[int]]) -> None:

@@ -32,6 +32,21 @@ def add_model_flags(parser: Any, model_help: str = MODEL_HELP, device_help: str 
     parser.add_argument("--device", default="auto", help=device_help)
 
 
+def add_transcriber_flag(parser: Any) -> None:
+    """``--transcriber auto|default|none``: where a command's hits come from (stored in a batch job's
+    options only when not ``auto``, so earlier batches' records still match)."""
+    parser.add_argument("--transcriber", choices=("auto", "default", "none"), default="auto",
+                        help="hits from: auto (the shipped transcription network once it passes its ship gate, "
+                             "else the IDM head), default (the shipped transcription network: its hits and "
+                             "velocities on the MIDI scale; MODEL_CARD.md), none (the IDM head) (default: %(default)s)")
+
+
+def transcriber_options(args: argparse.Namespace) -> dict[str, str]:
+    """The batch options ``--transcriber`` adds: none for ``auto``."""
+    value = getattr(args, "transcriber", "auto")
+    return {} if value == "auto" else {"transcriber": value}
+
+
 def add_output_flags(parser: argparse.ArgumentParser, json_help: str = "print one JSON summary on stdout") -> None:
     """``--json`` (``json_help`` says what it prints) and ``--quiet``, which every command takes."""
     parser.add_argument("--json", action="store_true", help=json_help)

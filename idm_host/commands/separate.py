@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from ._common import (add_audio_format_flags, add_batch_flags, add_command, add_model_flags, add_output_flags,
-                      batch_progress, make_batch_executor, progress_bar, report_batch)
+                      add_transcriber_flag, batch_progress, make_batch_executor, progress_bar, report_batch,
+                      transcriber_options)
 
 #: Latest hit time an onsets file may hold (s): 24 hours, longer than any audio idm-host reads.
 MAX_ONSET_S = 86400.0
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="IN", help="audio files (WAV, FLAC, MP3, OGG, AIFF) or folders of them")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     add_model_flags(p)
+    add_transcriber_flag(p)
     p.add_argument("--onsets", metavar="FILE", help="use these hits exactly (onsets.json or a drum .mid)")
     p.add_argument("--drum-map", default="gm", help="drum map for --onsets MIDI and transcription.mid")
     p.add_argument("--classes", choices=("9", "5"), default="9", help="9 model classes or 5 groups KD/SD/HH/TT/CY")
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if onsets is not None and (not single or missing):
         raise IdmError("--onsets applies to one input; give a single IN file with it")
     options = {"classes": args.classes, "format": args.format, "bit_depth": args.bit_depth, "masking": args.masking,
-               "alpha": args.alpha, "drum_map": args.drum_map, "onsets": onsets.to_dict() if onsets else None}
+               "alpha": args.alpha, "drum_map": args.drum_map, "onsets": onsets.to_dict() if onsets else None,
+               **transcriber_options(args)}
     job = BatchJob("separate", args.model, args.device, options, out_dir=str(out), overwrite=args.overwrite)
     units, clashes = plan_units(found, lambda name: (str(out / name),))
     executor = make_batch_executor(args, (lambda u: progress_bar(args, Path(u.input).stem)) if single else None)

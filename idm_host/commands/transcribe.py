@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import (add_batch_flags, add_command, add_model_flags, add_output_flags, batch_progress,
-                      make_batch_executor, progress_bar, report_batch)
+from ._common import (add_batch_flags, add_command, add_model_flags, add_output_flags, add_transcriber_flag,
+                      batch_progress, make_batch_executor, progress_bar, report_batch, transcriber_options)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one drum track, or one track per class")
     p.add_argument("--velocity-curve", default="linear", help="linear, soft, hard or an exponent")
     add_model_flags(p)
+    add_transcriber_flag(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (and redo finished ones)")
     add_batch_flags(p)
     add_output_flags(p)
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"drum_map": args.drum_map, "tempo": args.tempo, "ppq": args.ppq, "layout": args.layout,
                "velocity_curve": args.velocity_curve,
                "midi_out": bool(args.midi) if out is None else True,
-               "onsets_out": bool(args.onsets_json) if out is None else True}
+               "onsets_out": bool(args.onsets_json) if out is None else True, **transcriber_options(args)}
     job = BatchJob("transcribe", args.model, args.device, options, out_dir=str(out) if out else None,
                    overwrite=args.overwrite)
     if out is None:

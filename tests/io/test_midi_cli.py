@@ -99,3 +99,37 @@ def test_midi_send_without_midi_system_points_to_osc(tmp_path, monkeypatch):
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]  # ALSA itself prints a line before ours
     assert last.startswith("idm-host: error: no MIDI system") and "idm-host serve" in last
+
+
+def _notes(path, bpm):
+    """(seconds, note, velocity) of every note-on, read with mido alone."""
+    m = mido.MidiFile(path)
+    ticks, out = 0, []
+    for msg in mido.merge_tracks(m.tracks):
+        ticks += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            out.append((mido.tick2second(ticks, m.ticks_per_beat, mido.bpm2tempo(bpm)), msg.note, msg.velocity))
+    return out
+
+
+@pytest.mark.slow
+def test_transcribe_takes_its_hits_from_the_transcription_network_when_asked(tmp_path):
+    """``--transcriber default``: the bundled loop's fill ends on two floor toms (9.00, 9.14 s,
+    velocity ~0.88) that the network writes as GM high floor toms at about their velocity, with
+    every drum of the loop in the file; ``--transcriber none`` writes the IDM head's other hits."""
+    from pathlib import Path
+
+    from idm_host.demo import pattern
+
+    loop = Path(__file__).resolve().parents[2] / "examples" / "drum-loop.flac"
+    files = {}
+    for choice in ("default", "none"):
+        files[choice] = tmp_path / f"{choice}.mid"
+        assert main(["transcribe", str(loop), "--midi", str(files[choice]), "--transcriber", choice,
+                     "--tempo", "100", "--quiet"]) == 0
+    net = _notes(files["default"], 100)
+    for t, v in pattern()["TT_HFT"][-2:]:
+        hit = [n for n in net if n[1] == 43 and abs(n[0] - t) <= 0.011]
+        assert hit and 0.75 * v * 127 <= hit[0][2] <= 1.25 * v * 127, (t, v, hit)
+    assert {36, 38, 42, 46, 43, 47, 50, 49, 51} <= {n[1] for n in net}  # GM notes of all 9 classes
+    assert _notes(files["none"], 100) != net
