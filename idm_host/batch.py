@@ -315,9 +315,9 @@ class Worker:
         if self._separator is None:
             from .engine import Separator
 
-            choice = str(self.job.options.get("transcriber", "auto"))  # --transcriber auto|default|none
+            # --transcriber auto|default|none, as Separator (models.transcriber_path) reads them
             self._separator = Separator(self.model, self.job.device,
-                                        transcriber=None if choice == "none" else choice)
+                                        transcriber=str(self.job.options.get("transcriber", "auto")))
         return self._separator
 
     def commit(self, unit: WorkUnit, summary: dict, outputs: Mapping[str, list[int]]) -> None:

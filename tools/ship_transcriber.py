@@ -43,10 +43,7 @@ def main(argv=None) -> int:
     src = Path(a.weights)
     meta = json.loads(src.with_suffix(".json").read_text())
     model = Transcriber.load(src)
-    if a.window is not None or a.context is not None:
-        w, c = model.calibration.window()
-        model.calibration = model.calibration.with_window(a.window if a.window is not None else w,
-                                                          a.context if a.context is not None else c)
+    model.calibration = model.calibration.with_window(a.window, a.context)  # checked as a sidecar's
     loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100).mono()
     cfg = DataConfig.load(a.data)
     clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)
@@ -64,11 +61,17 @@ def main(argv=None) -> int:
         if not a.force:
             print("not shipped (--force ships it anyway)", file=sys.stderr)
             return 1
-    digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network,
-                              calibration=Calibration.from_dict(rep["calibration"]), extra=extra)
+    digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network, calibration=refit.calibration,
+                              extra=extra)
     print(json.dumps({"sha256": digest, "score": round(score, 4), "calibration": rep["calibration"]}, indent=1))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from idm_host.errors import IdmError
+
+    try:
+        sys.exit(main())
+    except IdmError as exc:  # a bad --window, unreadable weights or sidecar: one line
+        print(f"ship_transcriber: error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -64,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural), ("--ending", args.ending)):
         if not 0.0 <= value <= 1.0:
             raise IdmError(f"{flag} {value}: a probability between 0 and 1")
-    if args.window is not None or args.context is not None:  # the sidecar's checks, before any work
-        from ..transcriber import Calibration
+    from ..transcriber import Calibration
 
-        Calibration.from_dict({"window_s": args.window, "context_s": args.context})
+    Calibration().with_window(args.window, args.context)  # the sidecar's checks, before any work
     cfg = DataConfig.load(args.data)
     if not cfg.validation_kits:
         raise IdmError(f"{args.data}: no validation_kits; the transcriber is selected on kits it never trains on")

@@ -217,13 +217,13 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     lies within ``margin`` of the threshold (those may come and go: the recurrent layers hear the
     loop's ends differently, silence against the next repeat). Returns one line per difference
     (empty: the same hits everywhere), and one where more than 3 kick, snare or closed-hat hits of
-    the loop alone lie within the margin (the allowance would hide too much); the shipped network's test and ``tools/ship_transcriber.py``
-    hold a candidate to it.
+    the loop alone lie within the margin (the allowance would hide too much). The shipped network's
+    test and ``tools/ship_transcriber.py`` hold a candidate to it.
     """
-    from ..transcriber import FRAME_RATE, normalise, pick_peaks
+    from ..transcriber import FRAME_RATE, SAMPLE_RATE, normalise, pick_peaks
 
     loop = np.asarray(loop, dtype=np.float32)
-    dur = loop.size / 44100
+    dur = loop.size / SAMPLE_RATE
     act = transcriber.activations(normalise(loop))
     alone = transcriber.transcribe(loop)
     tiled = transcriber.transcribe(np.tile(loop, repeats))

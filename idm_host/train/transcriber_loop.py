@@ -252,7 +252,7 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
                 if 0.3 <= a <= 4.0:  # an untrained or degenerate head gets no map
                     vel[cname] = (float(a), float(b))
         # fitted under the model's inference window, which they keep
-        cal = Calibration(thresholds, vel, model.calibration.window_s, model.calibration.context_s)
+        cal = Calibration(thresholds, vel).with_window(model.calibration.window_s, model.calibration.context_s)
     scored = Transcriber(model.network, cal, name=model.name)
     pairs_by: dict[str, list] = {}
     for clip, act in zip(clips, acts):
@@ -394,7 +394,7 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         nonlocal best, best_report
         net.eval()
         chosen = ema.network(net.config) if ema is not None else net
-        model = Transcriber(chosen, Calibration(window_s=settings.window_s, context_s=settings.context_s),
+        model = Transcriber(chosen, Calibration().with_window(settings.window_s, settings.context_s),
                             name="candidate")
         rep = evaluate_transcriber(model, val, fit=True)
         net.train()

@@ -68,8 +68,13 @@ class Calibration:
         return (float(self.window_s if self.window_s is not None else WINDOW_S),
                 float(self.context_s if self.context_s is not None else CONTEXT_S))
 
-    def with_window(self, window_s: float | None, context_s: float | None) -> "Calibration":
-        return Calibration(self.thresholds, self.velocity, window_s, context_s)
+    def with_window(self, window_s: float | None = None, context_s: float | None = None) -> "Calibration":
+        """This calibration run in another window (``None`` keeps this one's); checked as a sidecar's."""
+        win = window_s if window_s is not None else self.window_s
+        ctx = context_s if context_s is not None else self.context_s
+        if win is None and ctx is None:
+            return Calibration(self.thresholds, self.velocity)
+        return Calibration(self.thresholds, self.velocity, *_checked_window(win, ctx))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
@@ -86,18 +91,21 @@ class Calibration:
         for k, t in thr.items():
             if not 0.0 < t < 1.0:
                 raise ModelError(f"transcriber threshold for {k} is {t}; thresholds lie in (0, 1)")
-        win = d.get("window_s")
-        ctx = d.get("context_s")
-        if win is not None or ctx is not None:
-            try:
-                win, ctx = float(win if win is not None else WINDOW_S), float(ctx if ctx is not None else CONTEXT_S)
-            except (TypeError, ValueError):
-                raise ModelError(f"transcriber window {d.get('window_s')!r} / context {d.get('context_s')!r}: "
-                                 "not numbers") from None
-            if not (0.5 <= win <= 600.0 and 0.0 <= ctx <= 60.0):
-                raise ModelError(f"transcriber window {win} s / context {ctx} s: the window lies in 0.5-600 s, "
-                                 "the context in 0-60 s")
-        return cls(thr, vel, win, ctx)
+        return cls(thr, vel).with_window(d.get("window_s"), d.get("context_s"))
+
+
+def _checked_window(window_s: Any, context_s: Any) -> tuple[float, float]:
+    """``(window_s, context_s)`` as floats (``None``: :data:`WINDOW_S` / :data:`CONTEXT_S`), or
+    :class:`ModelError` outside 0.5-600 s / 0-60 s."""
+    try:
+        win = float(window_s if window_s is not None else WINDOW_S)
+        ctx = float(context_s if context_s is not None else CONTEXT_S)
+    except (TypeError, ValueError):
+        raise ModelError(f"transcriber window {window_s!r} / context {context_s!r}: not numbers") from None
+    if not (0.5 <= win <= 600.0 and 0.0 <= ctx <= 60.0):
+        raise ModelError(f"transcriber window {win} s / context {ctx} s: the window lies in 0.5-600 s, "
+                         "the context in 0-60 s")
+    return win, ctx
 
 
 def pick_peaks(prob: np.ndarray, threshold: float, min_gap: int = MIN_GAP_FRAMES) -> np.ndarray:
