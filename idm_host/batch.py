@@ -616,9 +616,7 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
     try:
         for s in failed:
             report(s)
-        if job.out_dir is not None and Path(job.out_dir).is_dir():
-            sweep_folder(Path(job.out_dir))
-            sweep_folder(Path(job.out_dir) / RECORD_DIR)
+        _sweep_outputs(job)
         todo = []
         for u in units:
             rec = completed(job, u)
@@ -635,6 +633,10 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
                     report(s)
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (Terminated)
                 close()  # an interrupt between two units: the executor stops its workers now
+                if not executor.still_running:
+                    # A stop that lands between creating a lock or temporary and guarding it (in a
+                    # worker or here) leaves it behind: the writers are gone now, so sweep.
+                    _sweep_outputs(job)
                 for s in executor.wound_down:
                     report(s)
                 seen = {s.input for s in results}
@@ -656,14 +658,20 @@ def run_batch(job: BatchJob, units: Sequence[WorkUnit], executor: Executor, *,
                 raise
             finally:
                 close()
-            if job.out_dir is not None and Path(job.out_dir).is_dir():  # what workers that died left
-                sweep_folder(Path(job.out_dir))
-                sweep_folder(Path(job.out_dir) / RECORD_DIR)
+            _sweep_outputs(job)  # what workers that died left
     finally:
         if lock is not None:
             lock.release()
         remove_empty(created)
     return _sorted_result(job, units, results)
+
+
+def _sweep_outputs(job: BatchJob) -> None:
+    """Remove the temporaries and stale locks that writers who are gone left in the output folder
+    and its records (:func:`~idm_host.fsutil.sweep_folder`: targets someone holds are skipped)."""
+    if job.out_dir is not None and Path(job.out_dir).is_dir():
+        sweep_folder(Path(job.out_dir))
+        sweep_folder(Path(job.out_dir) / RECORD_DIR)
 
 
 def _sorted_result(job: BatchJob, units: Sequence[WorkUnit], results: list[FileStatus]) -> BatchResult:

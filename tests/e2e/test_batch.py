@@ -228,3 +228,42 @@ def test_ctrl_c_stops_a_pool_batch_with_one_line_and_no_temporaries(clips, tmp_p
         assert sorted(f["name"] for f in lines if f["status"] == "done") == tracks, stdout
         assert all(f["status"] == "stopped" and "interrupted" in f["error"] for f in lines if f["name"] not in tracks)
         assert (counts["done"], counts["stopped"], counts["failed"]) == (len(tracks), 4 - len(tracks), 0), counts
+
+
+def test_an_interrupt_that_lands_before_a_guard_leaves_nothing_behind(clips, tmp_path, official_model):
+    """A stop can land between creating a lock or a temporary and the ``finally`` that removes it
+    (the pool test above left one in about ten runs): once the writers are gone the batch sweeps its
+    folder. Here the first unit's progress leaves both, as such a stop does (the lock file closed
+    unreleased, a temporary folder with a file in it), and then Ctrl-C lands."""
+    import contextlib
+    import shutil
+
+    from idm_host.batch import BatchJob, InProcessExecutor, interrupted_result, plan_units, run_batch
+    from idm_host.fsutil import FolderLock, make_temp_dir
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        shutil.copyfile(clips / "a.wav", folder / f"x{i}.wav")
+    out = tmp_path / "out"
+    job = BatchJob("transcribe", official_model, "cpu", {}, out_dir=str(out))
+    units, _ = plan_units([(folder / f"x{i}.wav", f"x{i}") for i in range(2)],
+                          lambda name: (str(out / f"{name}.mid"), str(out / f"{name}.onsets.json")))
+
+    @contextlib.contextmanager
+    def progress(unit):
+        def cb(fraction, message=""):
+            out.mkdir(exist_ok=True)  # as the unit would, for its outputs
+            lock = FolderLock(out / "x1.mid").acquire()
+            os.close(lock._fd)  # the process's stop: its lock file stays, unlocked
+            tmp = make_temp_dir(out / "x1.mid")
+            (tmp / "x1.mid").write_bytes(b"MThd")
+            raise KeyboardInterrupt
+        yield cb
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_batch(job, units, InProcessExecutor(progress))
+    left = sorted(p.name for p in out.iterdir() if p.name != ".idm-batch")
+    assert left == [], left
+    result = interrupted_result(info.value)
+    assert [f.status for f in result.files] == ["stopped", "stopped"]
