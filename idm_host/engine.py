@@ -185,11 +185,23 @@ class Separator(KitSynthesis):
         """
         if self.transcriber is not None:
             a = self.load(audio, sample_rate)
-            return self._network_transcription(a, progress)
+            if not self.blends_head:
+                return self._network_transcription(a, None, progress)
+            stage = Stage(progress)
+            enc = self.encode(a, progress=stage.sub(0.0, 0.4))
+            return self._network_transcription(a, enc, stage.sub(0.4, 1.0))
         return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
 
-    def _network_transcription(self, a: Audio, progress: ProgressCallback | None = None) -> Transcription:
-        tr = self.transcriber.transcribe(a, progress=progress)
+    @property
+    def blends_head(self) -> bool:
+        """Whether the transcription network's calibration blends in this model's IDM head (fitted
+        with these very weights; any other model's head is never blended)."""
+        return self.transcriber is not None and self.transcriber.calibration.uses_head(self._model_sha)
+
+    def _network_transcription(self, a: Audio, enc: Encoded | None,
+                               progress: ProgressCallback | None = None) -> Transcription:
+        head = (enc.probabilities, self.hop, self.sample_rate) if enc is not None and self.blends_head else None
+        tr = self.transcriber.transcribe(a, progress=progress, head=head)
         return Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
 
     def _level_match(self, enc: Encoded, tr: Transcription) -> Encoded:
@@ -376,7 +388,7 @@ class Separator(KitSynthesis):
         if transcription is not None:
             tr = self._check_transcription(transcription)
         elif self.transcriber is not None:
-            tr = self._network_transcription(a, stage.sub(0.6, 0.7))
+            tr = self._network_transcription(a, enc, stage.sub(0.6, 0.7))
             enc = self._level_match(enc, tr)
         else:
             tr = self.transcription_from(enc)

@@ -7,6 +7,8 @@ The thresholds and velocity maps are fitted on the run's validation clips (seed 
 clips the run selected its checkpoint on; the figures in MODEL_CARD.md come from other seeds).
 A candidate must first get the bundled loop's hits in every repeat of the loop tiled 20 times
 (`tiling_differences`, the shipped network's test); `--force` ships one that does not.
+`--blend W` blends the default IDM model's onset head into the network's probabilities
+(W x network + (1 - W) x head, every class), fitted and checked as the engine runs it.
 Shipping drops any ship gate: `python -m bench.bench_transcription --record-gate` measures the
 shipped weights against the official ones and records it (the engine uses the network by default
 only with a passed gate for those very weights and thresholds).
@@ -38,22 +40,51 @@ def main(argv=None) -> int:
                          "weights' sidecar's, else idm_host.transcriber.WINDOW_S)")
     ap.add_argument("--context", type=float, default=None, metavar="S",
                     help="context (s) on either side of each window (default: as for --window, CONTEXT_S)")
+    ap.add_argument("--blend", type=float, default=None, metavar="W",
+                    help="blend the default IDM model's head into every class's onset probability: W x the "
+                         "network's + (1 - W) x the head's (1: the network alone; default: the weights' "
+                         "sidecar's, else none); the engine blends only with that very model")
+    ap.add_argument("--blend-classes", default=None, metavar="C1,C2,...",
+                    help="the classes --blend applies to (default: all; the others keep the network's alone)")
     ap.add_argument("--force", action="store_true", help="ship even where the tiled-loop check finds differences")
     a = ap.parse_args(argv)
     src = Path(a.weights)
     meta = json.loads(src.with_suffix(".json").read_text())
     model = Transcriber.load(src)
     model.calibration = model.calibration.with_window(a.window, a.context)  # checked as a sidecar's
+    separator = None
+    if a.blend is not None or model.calibration.blend:
+        from idm_host.engine import Separator
+
+        separator = Separator("default", transcriber=None)
+        if a.blend is not None:
+            names = model.classes if a.blend_classes is None else [c.strip() for c in a.blend_classes.split(",")]
+            unknown = sorted(set(names) - set(model.classes))
+            if unknown:
+                print(f"--blend-classes: {', '.join(unknown)} not among {', '.join(model.classes)}", file=sys.stderr)
+                return 2
+            blend = {c: a.blend for c in names} if a.blend < 1.0 else {}
+            model.calibration = model.calibration.with_blend(blend, separator._model_sha)
     loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100).mono()
     cfg = DataConfig.load(a.data)
     clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)
-    rep = evaluate_transcriber(model, clips, fit=True)
+    heads = None
+    if model.calibration.uses_head(getattr(separator, "_model_sha", None)):
+        from idm_host.transcriber import head_on_frames
+        from idm_host.transcriber.features import n_frames
+
+        heads = [head_on_frames(separator.encode(c.audio, sample_rate=44100).probabilities, separator.hop,
+                                separator.sample_rate, n_frames(c.audio.size)) for c in clips]
+    elif model.calibration.blend:
+        print(f"{src}: its blend is for another IDM model than the default one; pass --blend", file=sys.stderr)
+        return 1
+    rep = evaluate_transcriber(model, clips, fit=True, heads=heads)
     score = selection_score(rep["results"], model.classes)
     extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration", "gate")}
     extra["validation_refit"] = {"score": score, "results": rep["results"]}
     # the shipped thresholds are the refitted ones: check the tiled loop with those
     refit = Transcriber(model.network, Calibration.from_dict(rep["calibration"]), name=model.name)
-    diff = tiling_differences(refit, loop, repeats=20, margin=0.05)
+    diff = tiling_differences(refit, loop, repeats=20, margin=0.05, separator=separator)
     if diff:
         print(f"{src}: the loop tiled 20 times gets other hits than the loop alone ({len(diff)}):", file=sys.stderr)
         for line in diff[:12]:

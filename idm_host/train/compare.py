@@ -208,8 +208,8 @@ def table(results: Mapping[str, Any], names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20, margin: float = 0.05
-                       ) -> list[str]:
+def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20, margin: float = 0.05,
+                       separator: Any = None) -> list[str]:
     """Where ``loop`` (mono, 44.1 kHz) tiled ``repeats`` times gets other hits than the loop alone.
 
     Every hit of the loop alone whose peak clears its class's threshold by ``margin`` must be in
@@ -218,15 +218,29 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     loop's ends differently, silence against the next repeat). Returns one line per difference
     (empty: the same hits everywhere), and one where more than 3 kick, snare or closed-hat hits of
     the loop alone lie within the margin (the allowance would hide too much). The shipped network's
-    test and ``tools/ship_transcriber.py`` hold a candidate to it.
+    test and ``tools/ship_transcriber.py`` hold a candidate to it. With ``separator`` (a
+    :class:`~idm_host.engine.Separator` whose model's IDM head the calibration blends in), the
+    head's probabilities for the loop and for the tiled loop are blended in, as the engine does.
     """
-    from ..transcriber import FRAME_RATE, SAMPLE_RATE, normalise, pick_peaks
+    from ..transcriber import FRAME_RATE, SAMPLE_RATE, blend, head_on_frames, normalise, pick_peaks
 
     loop = np.asarray(loop, dtype=np.float32)
     dur = loop.size / SAMPLE_RATE
+    use_head = separator is not None and transcriber.calibration.uses_head(getattr(separator, "_model_sha", None))
+
+    def head(x: np.ndarray):
+        if not use_head:
+            return None
+        return separator.encode(x, sample_rate=SAMPLE_RATE).probabilities, separator.hop, separator.sample_rate
+
     act = transcriber.activations(normalise(loop))
-    alone = transcriber.transcribe(loop)
-    tiled = transcriber.transcribe(np.tile(loop, repeats))
+    h_alone = head(loop)
+    if h_alone is not None:
+        act = blend(act, head_on_frames(*h_alone, act["prob"].shape[1]), transcriber.classes,
+                    transcriber.calibration.blend)
+    alone = transcriber.transcribe(loop, head=h_alone)
+    tiled_x = np.tile(loop, repeats)
+    tiled = transcriber.transcribe(tiled_x, head=head(tiled_x))
     out: list[str] = []
     for ci, c in enumerate(transcriber.classes):
         thr = transcriber.calibration.threshold(c)

@@ -208,13 +208,19 @@ def _hits_dict(tr: Any) -> dict[str, list[tuple[float, float]]]:
     return {c: [(h.time_s, h.velocity) for h in tr.hits[c]] for c in tr.classes}
 
 
-def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: bool = False) -> dict[str, Any]:
+def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: bool = False,
+                         heads: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
     """Score ``model`` on ``clips`` per kit and overall; with ``fit``, also sweep per-class thresholds
     and fit velocity maps on these clips and return them as ``calibration`` (scored with it; it keeps
-    the model's inference window, the one the activations were computed in)."""
-    from ..transcriber import normalise
+    the model's inference window, the one the activations were computed in, and its blend).
+
+    ``heads``: per clip, the IDM head's onset probabilities on the network's frames
+    (:func:`~idm_host.transcriber.head_on_frames`), blended in as the model's calibration says."""
+    from ..transcriber import blend, normalise
 
     acts = [model.activations(normalise(c.audio)) for c in clips]
+    if heads is not None:
+        acts = [blend(a, h, model.classes, model.calibration.blend) for a, h in zip(acts, heads)]
     cal = model.calibration
     if fit:
         thresholds = {}
@@ -252,7 +258,8 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
                 if 0.3 <= a <= 4.0:  # an untrained or degenerate head gets no map
                     vel[cname] = (float(a), float(b))
         # fitted under the model's inference window, which they keep
-        cal = Calibration(thresholds, vel).with_window(model.calibration.window_s, model.calibration.context_s)
+        cal = Calibration(thresholds, vel).with_window(model.calibration.window_s, model.calibration.context_s
+                                                       ).with_blend(model.calibration.blend, model.calibration.head_sha256)
     scored = Transcriber(model.network, cal, name=model.name)
     pairs_by: dict[str, list] = {}
     for clip, act in zip(clips, acts):

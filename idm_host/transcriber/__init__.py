@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -41,7 +41,7 @@ BATCH_WINDOWS = 8
 MIN_GAP_FRAMES = 3
 DEFAULT_THRESHOLD = 0.5
 
-__all__ = ["Transcriber", "TranscriberConfig", "Calibration", "pick_peaks", "save_transcriber"]
+__all__ = ["Transcriber", "TranscriberConfig", "Calibration", "blend", "head_on_frames", "pick_peaks", "save_transcriber"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,10 @@ class Calibration:
     velocity: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     window_s: float | None = None
     context_s: float | None = None
+    #: per class, the weight of the network's onset probability against the IDM head's (1: the
+    #: network's alone); used only with the IDM model whose sha256 is ``head_sha256`` (see :func:`blend`)
+    blend: Mapping[str, float] = field(default_factory=dict)
+    head_sha256: str | None = None
 
     def threshold(self, c: str) -> float:
         return float(self.thresholds.get(c, DEFAULT_THRESHOLD))
@@ -73,14 +77,33 @@ class Calibration:
         win = window_s if window_s is not None else self.window_s
         ctx = context_s if context_s is not None else self.context_s
         if win is None and ctx is None:
-            return Calibration(self.thresholds, self.velocity)
-        return Calibration(self.thresholds, self.velocity, *_checked_window(win, ctx))
+            return replace(self, window_s=None, context_s=None)
+        win, ctx = _checked_window(win, ctx)
+        return replace(self, window_s=win, context_s=ctx)
+
+    def with_blend(self, blend: Mapping[str, float], head_sha256: str | None) -> "Calibration":
+        """This calibration with the IDM head of the model ``head_sha256`` blended in (``{}``: none)."""
+        b = {str(k): float(v) for k, v in blend.items()}
+        bad = [k for k, v in b.items() if not 0.0 <= v <= 1.0]
+        if bad:
+            raise ModelError(f"transcriber blend for {bad[0]} is {b[bad[0]]}; blend weights lie in 0..1")
+        if any(v < 1.0 for v in b.values()) and not head_sha256:
+            raise ModelError("a transcriber blend needs the sha256 of the IDM model whose head it blends")
+        return replace(self, blend=b, head_sha256=head_sha256 if b else None)
+
+    def uses_head(self, model_sha256: str | None) -> bool:
+        """Whether a separator of the IDM model ``model_sha256`` blends its head into the network's."""
+        return bool(self.head_sha256) and self.head_sha256 == model_sha256 and any(
+            v < 1.0 for v in self.blend.values())
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"thresholds": {k: float(v) for k, v in self.thresholds.items()},
                              "velocity": {k: [float(a), float(b)] for k, (a, b) in self.velocity.items()}}
         if self.window_s is not None or self.context_s is not None:  # absent: older sidecars' digests hold
             d["window_s"], d["context_s"] = self.window()
+        if self.blend:
+            d["blend"] = {k: float(v) for k, v in self.blend.items()}
+            d["head_sha256"] = self.head_sha256
         return d
 
     @classmethod
@@ -91,7 +114,13 @@ class Calibration:
         for k, t in thr.items():
             if not 0.0 < t < 1.0:
                 raise ModelError(f"transcriber threshold for {k} is {t}; thresholds lie in (0, 1)")
-        return cls(thr, vel).with_window(d.get("window_s"), d.get("context_s"))
+        try:
+            blend = {str(k): float(v) for k, v in (d.get("blend") or {}).items()}
+        except (TypeError, ValueError, AttributeError):
+            raise ModelError(f"transcriber blend {d.get('blend')!r}: not a class -> weight table") from None
+        head = d.get("head_sha256")
+        return cls(thr, vel).with_window(d.get("window_s"), d.get("context_s")).with_blend(
+            blend, str(head) if head else None)
 
 
 def _checked_window(window_s: Any, context_s: Any) -> tuple[float, float]:
@@ -247,16 +276,48 @@ class Transcriber:
             hits[c] = [Hit(float(t), float(v)) for t, v in zip(times[keep], vel[keep])]
         return Transcription(self.classes, hits, duration)
 
-    def transcribe(self, audio: Audio | np.ndarray, *, progress: ProgressCallback | None = None) -> Transcription:
+    def transcribe(self, audio: Audio | np.ndarray, *, progress: ProgressCallback | None = None,
+                   head: tuple[np.ndarray, int, int] | None = None) -> Transcription:
         """Hits of ``audio`` (an :class:`Audio` at 44.1 kHz, or a mono/``(channels, frames)`` array
-        at 44.1 kHz); the mix is peak-normalised first, as in training."""
+        at 44.1 kHz); the mix is peak-normalised first, as in training. ``head``: the IDM head's
+        ``(probabilities, hop, sample_rate)`` for this audio, blended in as the calibration says
+        (the caller checks :meth:`Calibration.uses_head`)."""
         x = audio.mono() if isinstance(audio, Audio) else np.asarray(audio, dtype=np.float32)
         if isinstance(audio, Audio) and audio.sample_rate != SAMPLE_RATE:
             raise IdmError(f"the transcriber needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate} Hz; resample first")
         if x.ndim == 2:
             x = x.mean(axis=0)
         x = normalise(x)
-        return self.transcription_from(self.activations(x, progress=progress), x.shape[-1])
+        act = self.activations(x, progress=progress)
+        if head is not None:
+            prob, hop, rate = head
+            act = blend(act, head_on_frames(prob, hop, rate, act["prob"].shape[1]), self.classes,
+                        self.calibration.blend)
+        return self.transcription_from(act, x.shape[-1])
+
+
+def head_on_frames(probabilities: np.ndarray, hop: int, sample_rate: int, n_frames_out: int) -> np.ndarray:
+    """The IDM head's onset probabilities ``[K, M]`` (model frames of ``hop`` samples at
+    ``sample_rate``) on the network's 10 ms frames ``[K, n_frames_out]``: each frame takes the highest
+    probability of the model frames nearest to it (side by side, 0 ms lag correlates best)."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    out = np.zeros((p.shape[0], n_frames_out), dtype=np.float32)
+    idx = np.floor(np.arange(p.shape[1]) * (hop * FRAME_RATE / sample_rate) + 0.5).astype(np.int64)
+    ok = idx < n_frames_out
+    for k in range(p.shape[0]):
+        np.maximum.at(out[k], idx[ok], p[k, ok])
+    return out
+
+
+def blend(act: Mapping[str, np.ndarray], head: np.ndarray, classes: Sequence[str],
+          weights: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """:meth:`Transcriber.activations` with each class's onset probability ``w * network + (1 - w) *
+    head`` (``head`` from :func:`head_on_frames`; ``w`` from ``weights``, 1 where absent): two
+    transcribers that err in different places, averaged. Velocities and offsets stay the network's."""
+    w = np.array([float(weights.get(c, 1.0)) for c in classes], dtype=np.float32)[:, None]
+    out = dict(act)
+    out["prob"] = w * act["prob"] + (1.0 - w) * head[:, : act["prob"].shape[1]]
+    return out
 
 
 def normalise(x: np.ndarray, peak: float = 0.9) -> np.ndarray:

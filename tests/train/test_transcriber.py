@@ -339,6 +339,70 @@ def test_the_inference_window_is_part_of_the_calibration(tmp_path):
     assert Calibration.from_dict(rep["calibration"]).window() == (4.0, 2.0)
 
 
+def test_a_blend_with_the_idm_head_is_read_from_the_sidecar_and_used_only_with_its_model(tmp_path):
+    """The calibration may blend the IDM head's onset probabilities into the network's, per class
+    (``w * network + (1 - w) * head``), fitted with one IDM model: a separator of that model
+    transcribes with the blend (as done here by hand), one of any other model with the network alone."""
+    import json
+
+    from idm_host.engine import Separator
+    from idm_host.errors import ModelError
+    from idm_host.transcriber import blend, head_on_frames, normalise
+
+    assert "blend" not in Calibration({"KD": 0.3}).to_dict()  # older sidecars' digests hold
+    for bad, msg in (({"blend": {"KD": 1.5}, "head_sha256": "ab"}, "0..1"), ({"blend": {"KD": 0.5}}, "sha256"),
+                     ({"blend": ["KD"]}, "blend")):
+        with pytest.raises(ModelError, match=msg):
+            Calibration.from_dict({"thresholds": {}, **bad})
+    default = Separator("default", transcriber=None)
+    cal = Calibration({"KD": 0.3}, {}, 4.0, 2.0).with_blend({"KD": 0.25, "SD": 0.5}, default._model_sha)
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    assert cal.uses_head(default._model_sha) and not cal.uses_head("0" * 64)
+    # the head on the network's frames: a model frame's peak lands on the nearest 10 ms frame
+    p = np.zeros((2, 100), np.float32)
+    p[0, 50], p[1, 51] = 0.8, 0.6
+    on = head_on_frames(p, 256, 44100, 40)
+    assert on[0].argmax() == round(50 * 256 * 100 / 44100) and on[0].max() == pytest.approx(0.8)
+    assert on[1].argmax() == round(51 * 256 * 100 / 44100) and on.shape == (2, 40)
+    act = {"prob": np.full((2, 40), 0.4, np.float32), "velocity": np.zeros((2, 40), np.float32),
+           "offset": np.zeros((2, 40), np.float32)}
+    mixed = blend(act, on, ("KD", "SD"), {"KD": 0.25})
+    assert mixed["prob"][0] == pytest.approx(0.25 * 0.4 + 0.75 * on[0]) and (mixed["prob"][1] == 0.4).all()
+    # through the engine: the model it was fitted with blends its head, any other model does not
+    path, _ = _tiny(tmp_path, cal)
+    sep = Separator("default", transcriber=path)
+    assert sep.blends_head
+    x = np.random.default_rng(3).standard_normal(SR * 3).astype(np.float32) * 0.1
+    x[SR:SR + 400] += 0.9 * np.hanning(400).astype(np.float32)  # something for both to hear
+    enc = sep.encode(x, sample_rate=SR)
+    act = sep.transcriber.activations(normalise(x))
+    want = sep.transcriber.transcription_from(
+        blend(act, head_on_frames(enc.probabilities, sep.hop, sep.sample_rate, act["prob"].shape[1]),
+              sep.classes, cal.blend), x.size)
+    alone = sep.transcriber.transcription_from(act, x.size)
+    got = sep.transcribe(x, sample_rate=SR)
+    assert got.hits == want.hits and sep.prepare(x, sample_rate=SR)[2].hits == want.hits
+    assert want.hits != alone.hits  # the blend changed something, so the comparison above means something
+    other = Separator(_other_model(tmp_path), transcriber=path)
+    assert not other.blends_head
+    assert other.transcribe(x, sample_rate=SR).hits == alone.hits
+
+
+def _other_model(tmp_path) -> str:
+    """The default model's weights saved again with one bias moved: another sha256, another model."""
+    import torch
+
+    from idm_host.model.checkpoints import load_weights, save_weights
+    from idm_host.models import model_path
+
+    model, _ = load_weights(model_path("default"))
+    with torch.no_grad():
+        next(iter(model.parameters())).add_(1e-3)
+    out = tmp_path / "other.pt"
+    save_weights(model, out)
+    return str(out)
+
+
 def test_user_hits_are_used_exactly_when_a_transcriber_is_loaded(tmp_path):
     from idm_host.engine import Separator
 
