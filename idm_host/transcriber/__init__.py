@@ -282,18 +282,26 @@ class Transcriber:
         at 44.1 kHz); the mix is peak-normalised first, as in training. ``head``: the IDM head's
         ``(probabilities, hop, sample_rate)`` for this audio, blended in as the calibration says
         (the caller checks :meth:`Calibration.uses_head`)."""
+        x = self.input_of(audio)
+        return self.hits_from(self.activations(x, progress=progress), x.shape[-1], head=head)
+
+    def input_of(self, audio: Audio | np.ndarray) -> np.ndarray:
+        """What :meth:`activations` runs on for ``audio``: its mono mix at 44.1 kHz, peak-normalised."""
         x = audio.mono() if isinstance(audio, Audio) else np.asarray(audio, dtype=np.float32)
         if isinstance(audio, Audio) and audio.sample_rate != SAMPLE_RATE:
             raise IdmError(f"the transcriber needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate} Hz; resample first")
         if x.ndim == 2:
             x = x.mean(axis=0)
-        x = normalise(x)
-        act = self.activations(x, progress=progress)
+        return normalise(x)
+
+    def hits_from(self, act: Mapping[str, np.ndarray], n_samples: int,
+                  head: tuple[np.ndarray, int, int] | None = None) -> Transcription:
+        """:meth:`transcription_from` after blending in ``head`` (see :meth:`transcribe`)."""
         if head is not None:
             prob, hop, rate = head
             act = blend(act, head_on_frames(prob, hop, rate, act["prob"].shape[1]), self.classes,
                         self.calibration.blend)
-        return self.transcription_from(act, x.shape[-1])
+        return self.transcription_from(act, n_samples)
 
 
 def head_on_frames(probabilities: np.ndarray, hop: int, sample_rate: int, n_frames_out: int) -> np.ndarray:
