@@ -236,7 +236,8 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     act = transcriber.activations(normalise(loop))
     h_alone = head(loop)
     if h_alone is not None:
-        act = blend(act, head_on_frames(*h_alone, act["prob"].shape[1]), transcriber.classes,
+        prob, hop, rate = h_alone
+        act = blend(act, head_on_frames(prob, hop, rate, act["prob"].shape[1]), transcriber.classes,
                     transcriber.calibration.blend)
     alone = transcriber.transcribe(loop, head=h_alone)
     tiled_x = np.tile(loop, repeats)
