@@ -555,7 +555,8 @@ class LocalPoolExecutor(Executor):
                             else:
                                 queue.appendleft(u)
                         except BaseException as exc:
-                            if isinstance(exc, (KeyboardInterrupt, Terminated)):
+                            # an interrupt, or close() while suspended at the yield: stop, never yield again
+                            if isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
                                 raise
                             yield FileStatus(u.input, u.name, "failed", f"{u.input}: {exc}", index=u.index)
                     if broken and not inflight:

@@ -267,3 +267,30 @@ def test_an_interrupt_that_lands_before_a_guard_leaves_nothing_behind(clips, tmp
     assert left == [], left
     result = interrupted_result(info.value)
     assert [f.status for f in result.files] == ["stopped", "stopped"]
+
+
+def test_closing_a_pool_batch_between_two_files_stops_it_cleanly(clips, tmp_path, official_model):
+    """run_batch closes the executor's generator when Ctrl-C lands while it reports a file (outside
+    the generator): the generator, suspended where it hands out that file's status, must stop its
+    workers and end, not catch the close as a failed file and go on (which Python reports as
+    "generator ignored GeneratorExit": the CLI once exited 1 with that traceback)."""
+    import shutil
+
+    from idm_host.batch import BatchJob, LocalPoolExecutor, plan_units
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        shutil.copyfile(clips / "a.wav", folder / f"x{i}.wav")
+    out = tmp_path / "out"
+    out.mkdir()
+    job = BatchJob("transcribe", official_model, "cpu", {}, out_dir=str(out))
+    units, _ = plan_units([(folder / f"x{i}.wav", f"x{i}") for i in range(3)],
+                          lambda name: (str(out / f"{name}.mid"), str(out / f"{name}.onsets.json")))
+    ex = LocalPoolExecutor(2)
+    runs = ex.run(job, units)
+    first = next(runs)
+    assert first.status == "done", first
+    runs.close()  # raised RuntimeError before the fix
+    with pytest.raises(StopIteration):
+        next(runs)
