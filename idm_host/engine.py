@@ -186,16 +186,32 @@ class Separator(KitSynthesis):
         if self.transcriber is not None:
             a = self.load(audio, sample_rate)
             if not self.blends_head:
-                tr = self.transcriber.transcribe(a, progress=progress)
-                return Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
+                return self._in_classes(self.transcriber.transcribe(a, progress=progress))
             return self._encode_and_transcribe(a, progress)[1]
         return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
+
+    @property
+    def model_sha256(self) -> str:
+        """The sha256 of this separator's IDM weights (a transcriber's blend names the model it fits)."""
+        return self._model_sha
 
     @property
     def blends_head(self) -> bool:
         """Whether the transcription network's calibration blends in this model's IDM head (fitted
         with these very weights; any other model's head is never blended)."""
         return self.transcriber is not None and self.transcriber.calibration.uses_head(self._model_sha)
+
+    def onset_head(self, audio, *, sample_rate: int | None = None) -> tuple[np.ndarray, int, int]:
+        """The IDM head's ``(onset probabilities [K, M], hop, sample rate)`` for ``audio``, as a
+        transcriber blends them (:meth:`idm_host.transcriber.Transcriber.blended`)."""
+        return self._head_of(self.encode(audio, sample_rate=sample_rate))
+
+    def _head_of(self, enc: Encoded) -> tuple[np.ndarray, int, int]:
+        return enc.probabilities, self.hop, self.sample_rate
+
+    def _in_classes(self, tr: Transcription) -> Transcription:
+        """A network's transcription on this model's classes."""
+        return Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
 
     def _encode_and_transcribe(self, a: Audio, progress: ProgressCallback | None = None
                                ) -> tuple[Encoded, Transcription]:
@@ -206,9 +222,8 @@ class Separator(KitSynthesis):
         stage = Stage(progress)
         enc = self.encode(a, progress=stage.sub(0.0, 0.4))
         act = self.transcriber.activations(x, progress=stage.sub(0.4, 1.0))
-        head = (enc.probabilities, self.hop, self.sample_rate) if self.blends_head else None
-        tr = self.transcriber.hits_from(act, x.shape[-1], head=head)
-        return enc, Transcription(self.classes, {c: tr.hits.get(c, ()) for c in self.classes}, tr.duration_s)
+        head = self._head_of(enc) if self.blends_head else None
+        return enc, self._in_classes(self.transcriber.hits_from(act, x.shape[-1], head=head))
 
     def _level_match(self, enc: Encoded, tr: Transcription) -> Encoded:
         """:func:`idm_host.encoding.level_matched` for this model's classes and frame grid."""

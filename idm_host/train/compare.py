@@ -222,24 +222,17 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     :class:`~idm_host.engine.Separator` whose model's IDM head the calibration blends in), the
     head's probabilities for the loop and for the tiled loop are blended in, as the engine does.
     """
-    from ..transcriber import FRAME_RATE, SAMPLE_RATE, blend, head_on_frames, normalise, pick_peaks
+    from ..transcriber import FRAME_RATE, SAMPLE_RATE, pick_peaks
 
     loop = np.asarray(loop, dtype=np.float32)
     dur = loop.size / SAMPLE_RATE
-    use_head = separator is not None and transcriber.calibration.uses_head(getattr(separator, "_model_sha", None))
+    use_head = separator is not None and transcriber.calibration.uses_head(separator.model_sha256)
 
     def head(x: np.ndarray):
-        if not use_head:
-            return None
-        return separator.encode(x, sample_rate=SAMPLE_RATE).probabilities, separator.hop, separator.sample_rate
+        return separator.onset_head(x, sample_rate=SAMPLE_RATE) if use_head else None
 
-    act = transcriber.activations(normalise(loop))
-    h_alone = head(loop)
-    if h_alone is not None:
-        prob, hop, rate = h_alone
-        act = blend(act, head_on_frames(prob, hop, rate, act["prob"].shape[1]), transcriber.classes,
-                    transcriber.calibration.blend)
-    alone = transcriber.transcribe(loop, head=h_alone)
+    act = transcriber.blended(transcriber.activations(transcriber.input_of(loop)), head(loop))
+    alone = transcriber.transcription_from(act, loop.size)  # what transcribe(loop) gives, from the same activations
     tiled_x = np.tile(loop, repeats)
     tiled = transcriber.transcribe(tiled_x, head=head(tiled_x))
     out: list[str] = []

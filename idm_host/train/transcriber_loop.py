@@ -209,18 +209,18 @@ def _hits_dict(tr: Any) -> dict[str, list[tuple[float, float]]]:
 
 
 def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: bool = False,
-                         heads: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
+                         heads: Sequence[tuple[np.ndarray, int, int]] | None = None) -> dict[str, Any]:
     """Score ``model`` on ``clips`` per kit and overall; with ``fit``, also sweep per-class thresholds
     and fit velocity maps on these clips and return them as ``calibration`` (scored with it; it keeps
     the model's inference window, the one the activations were computed in, and its blend).
 
-    ``heads``: per clip, the IDM head's onset probabilities on the network's frames
-    (:func:`~idm_host.transcriber.head_on_frames`), blended in as the model's calibration says."""
-    from ..transcriber import blend, normalise
+    ``heads``: per clip, the IDM head's ``(probabilities, hop, sample_rate)``
+    (:meth:`~idm_host.engine.Separator.onset_head`), blended in as the model's calibration says."""
+    from ..transcriber import normalise
 
     acts = [model.activations(normalise(c.audio)) for c in clips]
     if heads is not None:
-        acts = [blend(a, h, model.classes, model.calibration.blend) for a, h in zip(acts, heads)]
+        acts = [dict(model.blended(a, h)) for a, h in zip(acts, heads)]
     cal = model.calibration
     if fit:
         thresholds = {}

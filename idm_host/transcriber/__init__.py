@@ -297,11 +297,16 @@ class Transcriber:
     def hits_from(self, act: Mapping[str, np.ndarray], n_samples: int,
                   head: tuple[np.ndarray, int, int] | None = None) -> Transcription:
         """:meth:`transcription_from` after blending in ``head`` (see :meth:`transcribe`)."""
-        if head is not None:
-            prob, hop, rate = head
-            act = blend(act, head_on_frames(prob, hop, rate, act["prob"].shape[1]), self.classes,
-                        self.calibration.blend)
-        return self.transcription_from(act, n_samples)
+        return self.transcription_from(self.blended(act, head), n_samples)
+
+    def blended(self, act: Mapping[str, np.ndarray], head: tuple[np.ndarray, int, int] | None
+                ) -> Mapping[str, np.ndarray]:
+        """``act`` with the IDM head's ``(probabilities, hop, sample_rate)`` blended in as the
+        calibration says (:func:`blend`); ``act`` itself when ``head`` is ``None``."""
+        if head is None:
+            return act
+        prob, hop, rate = head
+        return blend(act, head_on_frames(prob, hop, rate, act["prob"].shape[1]), self.classes, self.calibration.blend)
 
 
 def head_on_frames(probabilities: np.ndarray, hop: int, sample_rate: int, n_frames_out: int) -> np.ndarray:

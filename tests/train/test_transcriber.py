@@ -355,9 +355,9 @@ def test_a_blend_with_the_idm_head_is_read_from_the_sidecar_and_used_only_with_i
         with pytest.raises(ModelError, match=msg):
             Calibration.from_dict({"thresholds": {}, **bad})
     default = Separator("default", transcriber=None)
-    cal = Calibration({"KD": 0.3}, {}, 4.0, 2.0).with_blend({"KD": 0.25, "SD": 0.5}, default._model_sha)
+    cal = Calibration({"KD": 0.3}, {}, 4.0, 2.0).with_blend({"KD": 0.25, "SD": 0.5}, default.model_sha256)
     assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
-    assert cal.uses_head(default._model_sha) and not cal.uses_head("0" * 64)
+    assert cal.uses_head(default.model_sha256) and not cal.uses_head("0" * 64)
     # the head on the network's frames: a model frame's peak lands on the nearest 10 ms frame
     p = np.zeros((2, 100), np.float32)
     p[0, 50], p[1, 51] = 0.8, 0.6
