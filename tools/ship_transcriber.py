@@ -63,18 +63,14 @@ def main(argv=None) -> int:
             if unknown:
                 print(f"--blend-classes: {', '.join(unknown)} not among {', '.join(model.classes)}", file=sys.stderr)
                 return 2
-            blend = {c: a.blend for c in names} if a.blend < 1.0 else {}
-            model.calibration = model.calibration.with_blend(blend, separator._model_sha)
+            blend = {c: a.blend for c in names} if a.blend != 1.0 else {}  # outside 0..1: with_blend's error
+            model.calibration = model.calibration.with_blend(blend, separator.model_sha256)
     loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100).mono()
     cfg = DataConfig.load(a.data)
     clips = validation_clips([k.load() for k in cfg.validation_kits], classes=model.classes)
     heads = None
-    if model.calibration.uses_head(getattr(separator, "_model_sha", None)):
-        from idm_host.transcriber import head_on_frames
-        from idm_host.transcriber.features import n_frames
-
-        heads = [head_on_frames(separator.encode(c.audio, sample_rate=44100).probabilities, separator.hop,
-                                separator.sample_rate, n_frames(c.audio.size)) for c in clips]
+    if separator is not None and model.calibration.uses_head(separator.model_sha256):
+        heads = [separator.onset_head(c.audio, sample_rate=44100) for c in clips]
     elif model.calibration.blend:
         print(f"{src}: its blend is for another IDM model than the default one; pass --blend", file=sys.stderr)
         return 1
