@@ -1,10 +1,12 @@
 """Procedural drum kits and kit augmentation for transcriber training.
 
 :func:`procedural_kit` draws a whole kit from a parametric drum synthesiser (pitched membranes
-with a pitch drop for kick and toms, tone plus filtered noise for the snare, banks of inharmonic
-square oscillators for hats and cymbals, ping plus bell partials for the ride), with every
-parameter random, three velocity layers per drum (louder layers brighter). Thousands of seeds give
-thousands of distinct kits.
+with a pitch drop for kick and toms, tone plus filtered noise for the snare; for hats and cymbals
+either banks of inharmonic square oscillators (an analogue machine's metal) or, in half the kits,
+shaped noise with a dense set of random modal peaks, each frequency decaying at its own rate
+(:func:`spectral_metal`: an acoustic cymbal's wash, bloom and stick ping); ping plus bell partials
+for the ride), with every parameter random, three velocity layers per drum (louder layers
+brighter). Thousands of seeds give thousands of distinct kits.
 
 :func:`augment_kit` changes a sampled kit the way another kit or another recording of it would
 sound: per-class pitch shift of a few semitones, EQ tilt, decay shortened or lengthened. Every
@@ -17,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..classes import DRUM_CLASSES
-from ..drumsynth import (SAMPLE_RATE, envelope, finish, glide_phase, highpass, lowpass, noise, partials, square_bank,
-                         time_axis)
+from ..drumsynth import (SAMPLE_RATE, envelope, finish, glide_phase, highpass, lowpass, n_samples, noise, partials,
+                         square_bank, time_axis)
 from ..levels import db_to_gain
 from .kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKit, prepare_sample, repitch
 
@@ -61,6 +63,55 @@ def _ping(rng: np.random.Generator, lo_hz: float, hi_hz: float, length_s: float,
     return partials(t, (rng.uniform(lo_hz, hi_hz),)) * envelope(t, rng.uniform(*decay_s))
 
 
+def spectral_metal(rng: np.random.Generator, length_s: float, decay_s: float, lo_hz: float, hi_hz: float,
+                   bright: float, *, n_peaks: int = 60, bloom_s: float = 0.0, slope: float | None = None,
+                   floor: float | None = None, strike: float | None = None) -> np.ndarray:
+    """An acoustic-sounding metal one-shot built in the short-time Fourier domain.
+
+    Random-phase frames (noise) are shaped by a spectral envelope of ``n_peaks`` narrow random peaks
+    between ``lo_hz`` and ``hi_hz`` (the dense inharmonic modes of a cymbal or hat) over a noise
+    floor, and each frequency decays with its own time constant ``decay_s * (f / f_mid) ** -slope``
+    (highs die first; ``f_mid`` the band's geometric middle; at most 4 ``decay_s``). With ``bloom_s``
+    the highs swell in over that time (a crash's bloom). ``strike`` adds a broadband burst of a few
+    milliseconds at that fraction of the envelope's peak (the stick). ``bright`` (0..1) tilts the
+    envelope towards the highs, as a harder hit does. A 1024-point Hann overlap-add at hop 256.
+    """
+    n_fft, hop = 1024, 256
+    n = n_samples(length_s)
+    n_frames = n // hop + n_fft // hop + 1
+    f = np.fft.rfftfreq(n_fft, 1.0 / SR)
+    logf = np.log(np.maximum(f, 20.0))
+    centres = rng.uniform(np.log(lo_hz), np.log(hi_hz), size=n_peaks)
+    widths = rng.uniform(0.004, 0.03, size=n_peaks)
+    amps = rng.uniform(0.2, 1.0, size=n_peaks) ** 2
+    env = np.zeros(f.size)
+    for c, w, a in zip(centres, widths, amps):
+        env += a * np.exp(-0.5 * ((logf - c) / w) ** 2)
+    env += (rng.uniform(0.05, 0.4) if floor is None else floor) * amps.mean()
+    edge = 1.0 / np.sqrt(1.0 + (lo_hz / np.maximum(f, 1.0)) ** 8) / np.sqrt(1.0 + (f / hi_hz) ** 4)
+    mid = np.sqrt(lo_hz * hi_hz)
+    env *= edge * (np.maximum(f, 20.0) / mid) ** (1.5 * (bright - 0.5))
+    slope = rng.uniform(0.3, 1.0) if slope is None else slope
+    tau = np.minimum(decay_s * (np.maximum(f, lo_hz) / mid) ** -slope, 4.0 * decay_s)
+    t = (np.arange(n_frames) * hop - n_fft // 2) / SR
+    tt = np.maximum(t, 0.0)[:, None]
+    gain = env[None, :] * np.exp(-tt / tau[None, :])
+    if bloom_s > 0:
+        rise = np.clip(f / hi_hz, 0.0, 1.0)[None, :]
+        gain *= 1.0 - rise * np.exp(-tt / bloom_s)
+    strike = rng.uniform(0.2, 0.8) if strike is None else strike
+    gain += strike * env.max() * edge[None, :] * np.exp(-tt / 0.004)
+    spec = gain * (rng.standard_normal(gain.shape) + 1j * rng.standard_normal(gain.shape))
+    win = np.hanning(n_fft)
+    frames = np.fft.irfft(spec, n_fft, axis=1) * win[None, :]
+    out = np.zeros(n_frames * hop + n_fft)
+    for i in range(n_frames):
+        out[i * hop:i * hop + n_fft] += frames[i]
+    x = out[n_fft // 2:n_fft // 2 + n]
+    x = x * np.minimum(1.0, np.arange(n) / (0.0005 * SR))  # the stick's attack, no click before it
+    return x / (np.abs(x).max() + 1e-12)
+
+
 def _recipes(rng: np.random.Generator) -> dict[int, Any]:
     """Per GM note, a function ``bright -> samples`` with this kit's random parameters."""
     kick_f = rng.uniform(40, 75)
@@ -92,6 +143,45 @@ def _recipes(rng: np.random.Generator) -> dict[int, Any]:
     }
     if rng.random() < 0.5:  # a china or splash beside the crash
         r[55] = lambda b: _metal(rng, cym_base * 1.5, rng.uniform(0.3, 1.0), 2.0, 1500, b, n_partials=10)
+    if rng.random() < 0.5:  # acoustic metal instead of the analogue machine's
+        r.update(_acoustic_metal(rng, 55 in r))
+    return r
+
+
+def _acoustic_metal(rng: np.random.Generator, splash: bool) -> dict[int, Any]:
+    """Hats and cymbals from :func:`spectral_metal`, with this kit's random sizes (band edges, decays)."""
+    hat_lo = rng.uniform(2500, 7000)
+    hat_peaks = int(rng.integers(25, 70))
+    cr_lo, cr_decay, cr_bloom = rng.uniform(250, 900), rng.uniform(0.7, 2.2), rng.uniform(0.005, 0.05)
+    rd_lo, rd_decay = rng.uniform(300, 900), rng.uniform(1.0, 3.0)
+    ping_hz = rng.uniform(2500, 6000)
+    bell = rng.uniform(600, 1600)
+    bell_ratios = np.array([1.0, rng.uniform(1.9, 2.2), rng.uniform(2.7, 3.1), rng.uniform(3.9, 4.5)])
+
+    def ride(b: float) -> np.ndarray:
+        t = time_axis(3.0)
+        wash = spectral_metal(rng, 3.0, rd_decay, rd_lo, 16000, 0.6 * b, n_peaks=90, slope=0.5)
+        ping = partials(t, ping_hz * np.array([1.0, 1.37, 1.93]), (1.0, 0.5, 0.3), (0.15, 0.08, 0.05))
+        return 0.7 * wash + rng.uniform(0.2, 0.6) * ping / 1.8
+
+    def ride_bell(b: float) -> np.ndarray:
+        t = time_axis(2.5)
+        tone = partials(t, bell * bell_ratios, (1.0, 0.6, 0.4, 0.25), rd_decay * np.array([0.8, 0.5, 0.35, 0.25]))
+        return 0.7 * tone / 2.25 + 0.3 * spectral_metal(rng, 2.5, rd_decay * 0.6, rd_lo, 16000, b, n_peaks=60)
+
+    r: dict[int, Any] = {
+        42: lambda b: spectral_metal(rng, 0.3, rng.uniform(0.015, 0.06), hat_lo, 17000, b, n_peaks=hat_peaks),
+        44: lambda b: 0.7 * spectral_metal(rng, 0.2, rng.uniform(0.01, 0.035), hat_lo * 0.7, 14000, 0.7 * b,
+                                           n_peaks=hat_peaks),
+        46: lambda b: spectral_metal(rng, 1.5, rng.uniform(0.2, 0.8), hat_lo * 0.8, 17000, b, n_peaks=hat_peaks,
+                                     bloom_s=0.005),
+        49: lambda b: spectral_metal(rng, 3.0, cr_decay, cr_lo, 17000, b, n_peaks=100, bloom_s=cr_bloom),
+        51: ride,
+        53: ride_bell,
+    }
+    if splash:
+        r[55] = lambda b: spectral_metal(rng, 2.0, rng.uniform(0.25, 0.9), cr_lo * 2.0, 17000, b, n_peaks=80,
+                                         bloom_s=0.01, floor=rng.uniform(0.3, 0.8))
     return r
 
 

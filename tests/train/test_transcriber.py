@@ -524,3 +524,23 @@ def test_resuming_from_an_unreadable_checkpoint_is_one_clear_error_and_keeps_it(
     with pytest.raises(IdmError, match="not a readable transcriber checkpoint.*--overwrite"):
         train(TrainSettings(out=str(tmp_path)), [], [], resume=True)
     assert (tmp_path / "checkpoint.pt").read_bytes() == content
+
+
+def test_spectral_metal_decays_highs_first_and_blooms_when_asked():
+    from idm_host.train.procedural import spectral_metal
+
+    def band_db(x, lo, hi, a, b):
+        seg = x[int(a * SR):int(b * SR)]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size))) ** 2
+        f = np.fft.rfftfreq(seg.size, 1.0 / SR)
+        return 10 * np.log10(spec[(f >= lo) & (f < hi)].sum() + 1e-20)
+
+    x = spectral_metal(np.random.default_rng(0), 2.0, 0.5, 500, 16000, 0.5, slope=1.0, strike=0.0)
+    assert x.shape == (2 * SR,) and np.isfinite(x).all() and np.abs(x).max() == pytest.approx(1.0)
+    # tau(f) ~ f^-1: from 0.1 s to 0.6 s the 8-16 kHz band falls much further than the 0.5-1 kHz band
+    low_drop = band_db(x, 500, 1000, 0.1, 0.2) - band_db(x, 500, 1000, 0.6, 0.7)
+    high_drop = band_db(x, 8000, 16000, 0.1, 0.2) - band_db(x, 8000, 16000, 0.6, 0.7)
+    assert high_drop > low_drop + 6.0, (low_drop, high_drop)
+    # a bloom holds the highs back at the start; without one they are loudest at once
+    y = spectral_metal(np.random.default_rng(0), 2.0, 0.5, 500, 16000, 0.5, slope=1.0, strike=0.0, bloom_s=0.05)
+    assert band_db(y, 8000, 16000, 0.0, 0.02) < band_db(x, 8000, 16000, 0.0, 0.02) - 3.0
