@@ -199,26 +199,28 @@ class WienerFilter:
         out = torch.zeros((k_all, mix.shape[0], n), dtype=mix.dtype, device=mix.device)
         if not idx:
             return out
-        spec = torch.view_as_real(self.stft(stems[idx]))  # [A, F, N, 2]
-        mix_spec = torch.view_as_real(self.stft(mix))  # [C, F, N, 2]
-        a, c, n_frames = spec.shape[0], mix_spec.shape[0], spec.shape[2]
+        # frame-major spectra ([..., frames, bins], transposed once per call): a chunk of frames is then
+        # contiguous, and the masked products come out in the layout the inverse FFT reads, with no
+        # transposing copy per chunk (half the time of masking in the bins-major layout torch.stft gives)
+        spec = self.stft(stems[idx]).transpose(1, 2).contiguous()  # [A, N, F]
+        mix_spec = self.stft(mix).transpose(1, 2).contiguous()  # [C, N, F]
+        a, c, n_frames = spec.shape[0], mix_spec.shape[0], spec.shape[1]
         hop, n_fft = self.hop, self.n_fft
         per_hop = n_fft // hop
         acc = torch.zeros((a * c, n_frames + per_hop - 1, hop), dtype=mix.dtype, device=mix.device)
         win = self.window.to(mix.dtype)
         for f0 in range(0, n_frames, self.chunk_frames):
             f1 = min(n_frames, f0 + self.chunk_frames)
-            s = spec[:, :, f0:f1]
             if alpha == 2.0:
-                p = s.square().sum(-1)
+                re, im = torch.view_as_real(spec[:, f0:f1]).unbind(-1)
+                p = re * re + im * im
             else:
-                p = torch.linalg.vector_norm(s, dim=-1)
+                p = spec[:, f0:f1].abs()
                 if alpha != 1.0:
                     p = p.pow(alpha)
-            m = p / (p.sum(0, keepdim=True) + 1e-12)  # [A, F, L]
-            z = m[:, None, :, :, None] * mix_spec[None, :, :, f0:f1]  # [A, C, F, L, 2]
-            z = torch.view_as_complex(z.reshape(a * c, *z.shape[2:]).transpose(1, 2).contiguous())
-            frames = torch.fft.irfft(z, n=n_fft, dim=-1) * win  # [A*C, L, n_fft]
+            p /= p.sum(0, keepdim=True) + 1e-12  # the masks [A, L, F]
+            z = p[:, None] * mix_spec[None, :, f0:f1]  # [A, C, L, F], complex
+            frames = torch.fft.irfft(z.reshape(a * c, f1 - f0, -1), n=n_fft, dim=-1) * win  # [A*C, L, n_fft]
             for j in range(per_hop):
                 acc[:, f0 + j:f1 + j] += frames[:, :, j * hop:(j + 1) * hop]
         env = torch.zeros((n_frames + per_hop - 1, hop), dtype=mix.dtype, device=mix.device)
