@@ -292,6 +292,7 @@ class Separator(KitSynthesis):
         plan: AdaptivePlan | None = None,
         user_hits: bool = False,
         progress: ProgressCallback | None = None,
+        out: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Stream separation: yields ``(start, stems [K, C, n], residual [C, n])`` block by block.
 
@@ -303,6 +304,10 @@ class Separator(KitSynthesis):
             alpha: mask exponent; by default the mode's (1 for wiener, 2 for power and adaptive).
             plan: the adaptive fit (:meth:`fit_adaptive`); computed here when needed and not given.
             user_hits: the transcription is the user's (only matters for ``"auto"``).
+            out: ``(stems [K, C, n], residual [C, n])`` float32 arrays for the whole input: each block
+                is written into them by the thread that computes it (no copy by the consumer, and the
+                first touch of their pages is shared by the workers), and the yielded arrays are views
+                of them.
         """
         check_mode(masking)
         mode = self.masking_for(masking, user_hits=user_hits)
@@ -329,13 +334,17 @@ class Separator(KitSynthesis):
                     syn, active = self.synth_block(hits, kit, seg_a, seg_b - seg_a)
                     if mode == "adaptive":
                         mix = torch.from_numpy(np.ascontiguousarray(x[:, seg_a:seg_b]))
-                        out = self._adaptive.apply(plan, mix, seg_a, hits, active, exponent)
+                        masked = self._adaptive.apply(plan, mix, seg_a, hits, active, exponent)
                     else:
                         mix = torch.from_numpy(np.ascontiguousarray(x[:, seg_a:seg_b])).to(self.device)
-                        out = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), exponent, active)
-                    stems = out[:, :, start - seg_a:end - seg_a].float().cpu().numpy()
-                residual = x[:, start:end] - stems.sum(0)
-                return start, stems, residual.astype(np.float32)
+                        masked = self._wiener.apply(mix, torch.from_numpy(syn).to(self.device), exponent, active)
+                    stems = masked[:, :, start - seg_a:end - seg_a].float().cpu().numpy()
+                if out is None:
+                    return start, stems, (x[:, start:end] - stems.sum(0)).astype(np.float32)
+                dest, rest = out[0][:, :, start:end], out[1][:, start:end]
+                dest[...] = stems
+                np.subtract(x[:, start:end], dest.sum(0), out=rest)
+                return start, dest, rest
 
         workers = self.block_threads if self.block_threads is not None else min(2, torch.get_num_threads())
         if self.device.type != "cpu":
@@ -446,10 +455,9 @@ class Separator(KitSynthesis):
         extra: dict = {"masking": mode}
         if plan is not None:
             extra["synthetic_kit"] = kit
-        for start, block, res in self.iter_blocks(a, tr, kit, masking=mode, alpha=alpha, plan=plan,
-                                                  progress=stage.sub(0.4, 1.0)):
-            stems[:, :, start:start + block.shape[2]] = block
-            residual[:, start:start + block.shape[2]] = res
+        for _ in self.iter_blocks(a, tr, kit, masking=mode, alpha=alpha, plan=plan, progress=stage.sub(0.4, 1.0),
+                                  out=(stems, residual)):
+            pass
         if plan is not None:
             kit = self.adapted_kit(plan, tr, kit)
         return Analysis(

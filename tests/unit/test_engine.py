@@ -68,6 +68,16 @@ def test_blocks_masked_in_threads_equal_blocks_one_after_another(official_model,
     assert len(outs[1]) == len(outs[2]) > 2
     for (s1, b1, r1), (s2, b2, r2) in zip(outs[1], outs[2]):
         assert s1 == s2 and b1.tobytes() == b2.tobytes() and r1.tobytes() == r2.tobytes()
+    # written in place by the workers (out=): the same bytes, the yielded blocks are views of it
+    c, n = analysis.audio.samples.shape
+    stems = np.full((len(sep.classes), c, n), np.nan, np.float32)
+    residual = np.full((c, n), np.nan, np.float32)
+    placed = list(sep.iter_blocks(analysis.audio, analysis.transcription, analysis.kit, masking=masking,
+                                  out=(stems, residual)))
+    assert [s for s, _, _ in placed] == [s for s, _, _ in outs[1]]
+    assert all(np.shares_memory(b, stems) and np.shares_memory(r, residual) for _, b, r in placed)
+    assert stems.tobytes() == np.concatenate([b for _, b, _ in outs[1]], axis=2).tobytes()
+    assert residual.tobytes() == np.concatenate([r for _, _, r in outs[1]], axis=1).tobytes()
     it = sep.iter_blocks(analysis.audio, analysis.transcription, analysis.kit, masking=masking)
     assert next(it)[0] == 0
     it.close()  # the pool shuts down; no thread is left computing
