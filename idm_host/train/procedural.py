@@ -115,8 +115,12 @@ def spectral_metal(rng: np.random.Generator, length_s: float, decay_s: float, lo
 def _recipes(rng: np.random.Generator) -> dict[int, Any]:
     """Per GM note, a function ``bright -> samples`` with this kit's random parameters."""
     kick_f = rng.uniform(40, 75)
-    tom_base = rng.uniform(70, 110)
-    tom_step = rng.uniform(1.2, 1.5)
+    # toms from a tight high-tuned set to a deep one, open to taped-down (damped), soft to sticky attacks
+    tom_base = rng.uniform(60, 140)
+    tom_step = rng.uniform(1.12, 1.6)
+    tom_damp = float(np.exp(rng.uniform(np.log(0.3), np.log(1.5))))
+    tom_click = rng.uniform(0.1, 0.7)
+    tom_noise = rng.uniform(0.0, 0.12)
     snare_f = rng.uniform(150, 260)
     hat_base = rng.uniform(300, 600)
     cym_base = rng.uniform(250, 500)
@@ -132,10 +136,12 @@ def _recipes(rng: np.random.Generator) -> dict[int, Any]:
         42: lambda b: _metal(rng, hat_base, rng.uniform(0.02, 0.08), 0.3, hat_hp, b),
         44: lambda b: 0.7 * _metal(rng, hat_base, rng.uniform(0.02, 0.05), 0.2, hat_hp, b * 0.7),
         46: lambda b: _metal(rng, hat_base, rng.uniform(0.25, 0.9), 1.5, hat_hp * 0.8, b),
-        43: lambda b: _membrane(rng, tom_base, rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.6), 1.0, 0.2, 0.03, b),
-        47: lambda b: _membrane(rng, tom_base * tom_step, rng.uniform(0.2, 0.8), rng.uniform(0.15, 0.5), 0.9, 0.2, 0.03, b),
-        50: lambda b: _membrane(rng, tom_base * tom_step ** 2, rng.uniform(0.2, 0.8), rng.uniform(0.12, 0.4), 0.8, 0.2,
-                                0.03, b),
+        43: lambda b: _membrane(rng, tom_base, rng.uniform(0.2, 0.8), tom_damp * rng.uniform(0.2, 0.6), 1.0, tom_click,
+                                tom_noise, b),
+        47: lambda b: _membrane(rng, tom_base * tom_step, rng.uniform(0.2, 0.8), tom_damp * rng.uniform(0.15, 0.5), 0.9,
+                                tom_click, tom_noise, b),
+        50: lambda b: _membrane(rng, tom_base * tom_step ** 2, rng.uniform(0.2, 0.8), tom_damp * rng.uniform(0.12, 0.4),
+                                0.8, tom_click, tom_noise, b),
         49: lambda b: _metal(rng, cym_base, rng.uniform(0.8, 2.5), 3.0, rng.uniform(300, 1500), b, n_partials=10),
         51: lambda b: 0.5 * _metal(rng, cym_base * 1.3, rng.uniform(0.8, 2.0), 3.0, 2000, b * 0.6, n_partials=8)
         + 0.4 * _ping(rng, 3000, 5500, 3.0, (0.1, 0.5)),
