@@ -158,6 +158,7 @@ def _acoustic_metal(rng: np.random.Generator, splash: bool) -> dict[int, Any]:
     """Hats and cymbals from :func:`spectral_metal`, with this kit's random sizes (band edges, decays)."""
     hat_lo = rng.uniform(2500, 7000)
     hat_peaks = int(rng.integers(25, 70))
+    hat_decay = float(np.exp(rng.uniform(np.log(0.015), np.log(0.15))))
     cr_lo, cr_decay, cr_bloom = rng.uniform(250, 900), rng.uniform(0.7, 2.2), rng.uniform(0.005, 0.05)
     rd_lo, rd_decay = rng.uniform(300, 900), rng.uniform(1.0, 3.0)
     ping_hz = rng.uniform(2500, 6000)
@@ -176,7 +177,8 @@ def _acoustic_metal(rng: np.random.Generator, splash: bool) -> dict[int, Any]:
         return 0.7 * tone / 2.25 + 0.3 * spectral_metal(rng, 2.5, rd_decay * 0.6, rd_lo, 16000, b, n_peaks=60)
 
     r: dict[int, Any] = {
-        42: lambda b: spectral_metal(rng, 0.3, rng.uniform(0.015, 0.06), hat_lo, 17000, b, n_peaks=hat_peaks),
+        # closed hats from tight (15 ms) to loose (150 ms, ringing like a dry ride played fast)
+        42: lambda b: spectral_metal(rng, 0.6, hat_decay * rng.uniform(0.85, 1.15), hat_lo, 17000, b, n_peaks=hat_peaks),
         44: lambda b: 0.7 * spectral_metal(rng, 0.2, rng.uniform(0.01, 0.035), hat_lo * 0.7, 14000, 0.7 * b,
                                            n_peaks=hat_peaks),
         46: lambda b: spectral_metal(rng, 1.5, rng.uniform(0.2, 0.8), hat_lo * 0.8, 17000, b, n_peaks=hat_peaks,
