@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .features import N_BANDS
@@ -82,35 +81,9 @@ class CRNN(nn.Module):
     def frames(self, feats: torch.Tensor) -> torch.Tensor:
         """The frame-local front end: ``[B, 2, T, bands]`` features -> ``[B, T, proj]``. Frame ``t``
         depends on features ``t - receptive_frames .. t + receptive_frames`` only."""
-        h = self.conv(feats) if self.training else self._inference_conv(feats)  # [B, C, T, F']
+        h = self.conv(feats)  # [B, C, T, F']
         b, c, t, f = h.shape
         return self.proj(h.permute(0, 2, 1, 3).reshape(b, t, c * f))
-
-    def _inference_conv(self, h: torch.Tensor) -> torch.Tensor:
-        """``self.conv`` in eval mode, faster: each batch norm's running statistics are constants, so
-        they are folded into the convolution before it (``w * s``, ``(bias - mean) * s + beta`` with
-        ``s = gamma / sqrt(var + eps)``), dropout is the identity and ReLU runs in place. The same
-        function within float32 rounding at half the time (the folding costs microseconds per call,
-        so weights changed by training are always current)."""
-        for block in self.conv:
-            mods = list(block)
-            i = 0
-            while i < len(mods):
-                m = mods[i]
-                if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
-                    bn = mods[i + 1]
-                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                    bias = m.bias if m.bias is not None else torch.zeros_like(bn.running_mean)
-                    h = F.conv2d(h, m.weight * scale[:, None, None, None], (bias - bn.running_mean) * scale + bn.bias,
-                                 m.stride, m.padding, m.dilation, m.groups)
-                    i += 2
-                    continue
-                if isinstance(m, nn.ReLU):
-                    h = torch.relu_(h)
-                elif not isinstance(m, nn.Dropout):
-                    h = m(h)
-                i += 1
-        return h
 
     def sequence(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """The recurrent layers and the heads: ``[B, T, proj]`` -> the outputs of :meth:`forward`."""
