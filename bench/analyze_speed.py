@@ -3,7 +3,8 @@
 Each round starts one fresh process per checkout, in turn (so that the two share the machine's state
 as closely as two runs can), and each process times ``Separator.analyze`` and ``Separator.transcribe``
 of 3 minutes of the bundled loop (stereo, 44.1 kHz) twice, with the network's hits
-(``transcriber="default"``) and with the IDM head's (``transcriber=None``), after a 10 s warm-up.
+(``transcriber="default"``) and with the IDM head's (``transcriber=None``), after a 10 s warm-up, and
+``analyze`` with given hits (the user's: adaptive masks).
 The figures are the best and the median over all rounds of a checkout.
 
     .venv/bin/python -m bench.analyze_speed [--against /path/to/other/checkout] [--rounds 3] [--out FILE.json]
@@ -49,6 +50,14 @@ def _measure(checkout: str) -> dict:
                 call(x, sample_rate=44100)
                 times.append(time.perf_counter() - t)
             out[f"{what}, {name}"] = times
+        if transcriber is None:  # the user's own hits (an edited session): adaptive masks
+            hits = sep.transcribe(x, sample_rate=44100)
+            times = []
+            for _ in range(2):
+                t = time.perf_counter()
+                sep.analyze(x, hits, sample_rate=44100)
+                times.append(time.perf_counter() - t)
+            out["analyze, user's hits (adaptive masks)"] = times
     return out
 
 

@@ -4,7 +4,7 @@ Each is tested against a plain numpy reference in tests/unit/test_dsp.py.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -178,6 +178,35 @@ class WienerFilter:
     #: bins x frames) stay in the CPU's cache instead of passing through memory several times
     chunk_frames = 24
 
+    def istft_chunks(self, chunk: Callable[[int, int], torch.Tensor], rows: int, n_frames: int, n: int
+                     ) -> torch.Tensor:
+        """``rows`` signals ``[rows, n]`` from their spectra, ``chunk(f0, f1)`` giving frames ``f0..f1`` of
+        all of them as complex ``[rows, f1 - f0, bins]`` (frame-major), asked for in order, :attr:`chunk_frames`
+        at a time: the same as :meth:`istft` (inverse FFT, window, overlap-add, division by the summed
+        squared window) within float32 rounding, without holding every row's whole spectrum, and
+        much faster than ``torch.istft`` on the CPU."""
+        hop, n_fft = self.hop, self.n_fft
+        per_hop = n_fft // hop
+        win = self.window
+        acc = None
+        for f0 in range(0, n_frames, self.chunk_frames):
+            f1 = min(n_frames, f0 + self.chunk_frames)
+            frames = torch.fft.irfft(chunk(f0, f1), n=n_fft, dim=-1)  # [rows, L, n_fft]
+            if acc is None:
+                acc = torch.zeros((rows, n_frames + per_hop - 1, hop), dtype=frames.dtype, device=frames.device)
+                win = win.to(frames.dtype)
+            frames *= win
+            for j in range(per_hop):
+                acc[:, f0 + j:f1 + j] += frames[:, :, j * hop:(j + 1) * hop]
+        if acc is None:  # no frames
+            return torch.zeros((rows, n), dtype=win.dtype, device=win.device)
+        env = torch.zeros((n_frames + per_hop - 1, hop), dtype=acc.dtype, device=acc.device)
+        w2 = (win * win).reshape(per_hop, hop)
+        for j in range(per_hop):
+            env[j:n_frames + j] += w2[j]
+        start = n_fft // 2
+        return acc.reshape(rows, -1)[:, start:start + n] / env.reshape(-1)[start:start + n]
+
     def apply(self, mix: torch.Tensor, stems: torch.Tensor, alpha: float = 1.0,
               active: list[int] | None = None) -> torch.Tensor:
         """Masked stems ``[K, C, T]`` of ``mix [C, T]`` from synthetic ``stems [K, T]``.
@@ -205,12 +234,8 @@ class WienerFilter:
         spec = self.stft(stems[idx]).transpose(1, 2).contiguous()  # [A, N, F]
         mix_spec = self.stft(mix).transpose(1, 2).contiguous()  # [C, N, F]
         a, c, n_frames = spec.shape[0], mix_spec.shape[0], spec.shape[1]
-        hop, n_fft = self.hop, self.n_fft
-        per_hop = n_fft // hop
-        acc = torch.zeros((a * c, n_frames + per_hop - 1, hop), dtype=mix.dtype, device=mix.device)
-        win = self.window.to(mix.dtype)
-        for f0 in range(0, n_frames, self.chunk_frames):
-            f1 = min(n_frames, f0 + self.chunk_frames)
+
+        def masked(f0: int, f1: int) -> torch.Tensor:
             if alpha == 2.0:
                 re, im = torch.view_as_real(spec[:, f0:f1]).unbind(-1)
                 p = re * re + im * im
@@ -219,15 +244,8 @@ class WienerFilter:
                 if alpha != 1.0:
                     p = p.pow(alpha)
             p /= p.sum(0, keepdim=True) + 1e-12  # the masks [A, L, F]
-            z = p[:, None] * mix_spec[None, :, f0:f1]  # [A, C, L, F], complex
-            frames = torch.fft.irfft(z.reshape(a * c, f1 - f0, -1), n=n_fft, dim=-1) * win  # [A*C, L, n_fft]
-            for j in range(per_hop):
-                acc[:, f0 + j:f1 + j] += frames[:, :, j * hop:(j + 1) * hop]
-        env = torch.zeros((n_frames + per_hop - 1, hop), dtype=mix.dtype, device=mix.device)
-        w2 = (win * win).reshape(per_hop, hop)
-        for j in range(per_hop):
-            env[j:n_frames + j] += w2[j]
-        start = n_fft // 2
-        y = acc.reshape(a * c, -1)[:, start:start + n] / env.reshape(-1)[start:start + n]
+            return (p[:, None] * mix_spec[None, :, f0:f1]).reshape(a * c, f1 - f0, -1)  # complex
+
+        y = self.istft_chunks(masked, a * c, n_frames, n)
         out[idx] = y.reshape(a, c, n)
         return out

@@ -469,7 +469,7 @@ class AdaptiveMasker:
         eps = self.eps
         p = np.float32(cfg.exponent if exponent is None else exponent)
         shrink = np.float32(1.0 / (1.0 + cfg.residual_penalty))
-        masks = np.zeros((len(active), mag.shape[0]) + mag.shape[1:], dtype=np.float32)
+        masks = np.zeros((len(active), mag.shape[0], n_frames, mag.shape[1]), dtype=np.float32)  # frame-major
         for c in range(mag.shape[0]):
             vt = np.ascontiguousarray(mag[c].T)  # [N, F]
             w = plan.templates[c]
@@ -490,10 +490,12 @@ class AdaptiveMasker:
                 total += pc
             total += np.float32(1e-30)
             for i, pc in enumerate(powered):
-                masks[i, c] = (pc / total).T
+                np.divide(pc, total, out=masks[i, c])
         mt = torch.from_numpy(masks).to(spec.device)
         a, c = mt.shape[0], spec.shape[0]
-        res = self.stft.istft((mt * spec[None]).reshape(a * c, *spec.shape[1:]), n)
+        spec_t = spec.transpose(1, 2).contiguous()  # [C, N, F]
+        res = self.stft.istft_chunks(
+            lambda f0, f1: (mt[:, :, f0:f1] * spec_t[None, :, f0:f1]).reshape(a * c, f1 - f0, -1), a * c, n_frames, n)
         out[active] = res.reshape(a, c, n).to(out.dtype)
         return out
 
