@@ -74,6 +74,18 @@ def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.Pat
     return Transcriber.load(path)
 
 
+def _load_velocity_network(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
+    """The network :func:`idm_host.models.velocity_network_path` chooses for the IDM head's hits' velocities, or ``None``."""
+    from .models import velocity_network_path
+
+    path = velocity_network_path(transcriber, model)
+    if path is None:
+        return None
+    from .transcriber import Transcriber
+
+    return Transcriber.load(path)
+
+
 class Separator(KitSynthesis):
     """Transcribe, extract a kit and separate drum mixtures with an IDM model.
 
@@ -151,6 +163,8 @@ class Separator(KitSynthesis):
         self._synth_digest: str | None = None
         self._store = OneShotStore()
         self.transcriber = _load_transcriber(transcriber, model)
+        #: where the IDM head transcribes, the network whose velocities its hits take (None: the head's)
+        self.velocity_network = _load_velocity_network(transcriber, model) if self.transcriber is None else None
 
     # ------------------------------------------------------------------ input
     def load(self, audio: Audio | str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> Audio:
@@ -188,7 +202,21 @@ class Separator(KitSynthesis):
             if not self.blends_head:
                 return self._in_classes(self.transcriber.transcribe(a, progress=progress))
             return self._encode_and_transcribe(a, progress)[1]
-        return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
+        if self.velocity_network is None:
+            return self.transcription_from(self.encode(audio, sample_rate=sample_rate, progress=progress))
+        a = self.load(audio, sample_rate)
+        stage = Stage(progress)
+        return self._head_transcription(a, self.encode(a, progress=stage.sub(0.0, 0.4)), stage.sub(0.4, 1.0))
+
+    def _head_transcription(self, a: Audio, enc: Encoded, progress: ProgressCallback | None = None
+                            ) -> Transcription:
+        """The IDM head's hits of ``enc`` (the encoding of ``a``), with :attr:`velocity_network`'s
+        velocities when there is one (its activations run on ``a``)."""
+        tr = self.transcription_from(enc)
+        if self.velocity_network is None:
+            return tr
+        net = self.velocity_network
+        return net.with_velocities(net.activations(net.input_of(a), progress=progress), tr)
 
     @property
     def model_sha256(self) -> str:
@@ -416,6 +444,11 @@ class Separator(KitSynthesis):
         stage = Stage(progress)
         if transcription is None and self.transcriber is not None:
             enc, tr = self._encode_and_transcribe(a, stage.sub(0.0, 0.7))
+            enc = self._level_match(enc, tr)
+        elif transcription is None and self.velocity_network is not None:
+            # the head's hits at MIDI-scale velocities: the track gains follow, as for a network's hits
+            enc = self.encode(a, progress=stage.sub(0.0, 0.4))
+            tr = self._head_transcription(a, enc, stage.sub(0.4, 0.7))
             enc = self._level_match(enc, tr)
         else:
             enc = self.encode(a, progress=stage.sub(0.0, 0.7))

@@ -37,8 +37,9 @@ def add_transcriber_flag(parser: Any) -> None:
     options only when not ``auto``, so earlier batches' records still match)."""
     parser.add_argument("--transcriber", choices=("auto", "default", "none"), default="auto",
                         help="hits from: auto (the shipped transcription network once it passes its ship gate, "
-                             "else the IDM head), default (the shipped transcription network: its hits and "
-                             "velocities on the MIDI scale; MODEL_CARD.md), none (the IDM head) (default: %(default)s)")
+                             "until then the IDM head's hits at the network's velocities on the MIDI scale), default (the "
+                             "shipped transcription network: its hits and velocities; MODEL_CARD.md), none (the IDM "
+                             "head, its own velocities too) (default: %(default)s)")
 
 
 def transcriber_options(args: argparse.Namespace) -> dict[str, str]:

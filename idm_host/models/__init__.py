@@ -153,6 +153,20 @@ def transcriber_path(transcriber: str | os.PathLike | None, model: str | os.Path
     return Path(transcriber)
 
 
+def velocity_network_path(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Path | None:
+    """The network whose velocities the IDM head's hits take, or ``None`` (the head's own).
+
+    Only for ``"auto"`` with the default model where :func:`transcriber_path` keeps the IDM head's
+    hits (the shipped network has not passed its ship gate): the hits stay the head's, their
+    velocities come on the MIDI scale from the shipped network (MODEL_CARD.md, session 10; the head's
+    own run at 0.06-0.44 of the performance's, kit by kit). ``None``/``"none"`` keeps the IDM head
+    whole, velocities included.
+    """
+    if str(transcriber) != "auto" or str(model) != "default" or transcriber_path(transcriber, model) is not None:
+        return None
+    return transcriber_path("default", model)
+
+
 def resolve_model(model: str | os.PathLike) -> tuple[Path, str, str]:
     """``(weights file, display name, sha256)`` of a model name or path (:func:`model_path`, then
     :func:`verify_sha256`); a path's display name is its stem."""

@@ -37,6 +37,8 @@ WINDOW_S = 20.0
 CONTEXT_S = 3.0
 #: Windows run through the network together (memory ~ 20 MB per window).
 BATCH_WINDOWS = 8
+#: The lowest velocity another transcriber's hit takes from the network (MIDI velocity 1: 0 is a note-off).
+MIN_VELOCITY = 1.0 / 127.0
 #: Two picks of one class are at least this far apart (frames of 10 ms).
 MIN_GAP_FRAMES = 3
 DEFAULT_THRESHOLD = 0.5
@@ -298,6 +300,29 @@ class Transcriber:
                   head: tuple[np.ndarray, int, int] | None = None) -> Transcription:
         """:meth:`transcription_from` after blending in ``head`` (see :meth:`transcribe`)."""
         return self.transcription_from(self.blended(act, head), n_samples)
+
+    def with_velocities(self, act: Mapping[str, np.ndarray], tr: Transcription, *, reach: int = 2) -> Transcription:
+        """``tr``'s hits (found by another transcriber: the IDM head) with this network's calibrated
+        velocities from :meth:`activations` ``act``: each hit takes the velocity of the frame within
+        ``reach`` frames of it where the class's onset probability peaks (the velocity head learnt
+        its values at onsets), at least :data:`MIN_VELOCITY` (a hit found stays audible). Times and
+        the hits themselves are kept; classes this network lacks keep their velocities."""
+        prob, vel = act["prob"], act["velocity"]
+        n = prob.shape[1]
+        hits: dict[str, tuple[Hit, ...]] = {}
+        for c in tr.classes:
+            if c not in self.classes or not tr.hits[c]:
+                hits[c] = tuple(tr.hits[c])
+                continue
+            ci = self.classes.index(c)
+            frames = np.array([min(n - 1, max(0, int(round(h.time_s * FRAME_RATE)))) for h in tr.hits[c]])
+            best = frames.copy()
+            for i, f in enumerate(frames):
+                lo, hi = max(0, f - reach), min(n, f + reach + 1)
+                best[i] = lo + int(np.argmax(prob[ci, lo:hi]))
+            v = np.maximum(self.calibration.map_velocity(c, vel[ci, best]), MIN_VELOCITY)
+            hits[c] = tuple(Hit(h.time_s, float(x)) for h, x in zip(tr.hits[c], v))
+        return Transcription(tr.classes, hits, tr.duration_s)
 
     def blended(self, act: Mapping[str, np.ndarray], head: tuple[np.ndarray, int, int] | None
                 ) -> Mapping[str, np.ndarray]:

@@ -221,6 +221,28 @@ def _tiny(tmp_path, calibration):
     return path, net
 
 
+def test_another_transcribers_hits_take_the_networks_velocities_at_their_peak(tmp_path):
+    cal = Calibration({}, {"KD": (2.0, 0.1)})
+    path, _ = _tiny(tmp_path, cal)
+    tr = Transcriber.load(path)
+    k, t = len(IDM_CLASSES), 100
+    act = {"prob": np.zeros((k, t), np.float32), "velocity": np.zeros((k, t), np.float32),
+           "offset": np.zeros((k, t), np.float32)}
+    kd = IDM_CLASSES.index("KD")
+    act["prob"][kd, 41], act["velocity"][kd, 41] = 0.9, 0.3   # the peak, a frame after the hit
+    act["velocity"][kd, 40] = 0.05
+    hits = {c: () for c in IDM_CLASSES}
+    hits["KD"] = (Hit(0.4, 0.01), Hit(0.9, 0.2))   # the second has no peak near: frame 90 itself
+    hits["SD"] = (Hit(0.5, 0.33),)
+    got = tr.with_velocities(act, Transcription(IDM_CLASSES, hits, 1.0))
+    assert [h.time_s for h in got.hits["KD"]] == [0.4, 0.9]       # times kept
+    assert got.hits["KD"][0].velocity == pytest.approx(0.7)        # 2 * 0.3 + 0.1 from frame 41
+    assert got.hits["KD"][1].velocity == pytest.approx(0.1)        # 2 * 0 + 0.1
+    assert got.hits["SD"][0].velocity == pytest.approx(1 / 127)    # (1, 0) of velocity 0: kept audible
+    other = Transcription(("KD", "XX"), {"KD": (Hit(0.4, 0.01),), "XX": (Hit(0.2, 0.4),)}, 1.0)
+    assert tr.with_velocities(act, other).hits["XX"] == (Hit(0.2, 0.4),)  # a class it lacks keeps its own
+
+
 def test_thresholds_and_velocity_calibration_come_from_the_sidecar(tmp_path):
     cal = Calibration({"KD": 0.3, "SD": 0.7}, {"KD": (2.0, 0.1)})
     path, _ = _tiny(tmp_path, cal)
