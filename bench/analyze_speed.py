@@ -3,7 +3,9 @@
 Each round starts one fresh process per checkout, in turn (so that the two share the machine's state
 as closely as two runs can), and each process times ``Separator.analyze`` and ``Separator.transcribe``
 of 3 minutes of the bundled loop (stereo, 44.1 kHz) twice, with the network's hits
-(``transcriber="default"``) and with the IDM head's (``transcriber=None``), after a 10 s warm-up, and
+(``transcriber="default"``), as ``Separator()`` does (``"auto"``: the network's once it passes its
+gate, until then the IDM head's with the network's velocities) and with the IDM head's alone
+(``transcriber=None``), after a 10 s warm-up, and
 ``analyze`` with given hits (the user's: adaptive masks).
 The figures are the best and the median over all rounds of a checkout.
 
@@ -40,7 +42,7 @@ def _measure(checkout: str) -> dict:
     n = int(DURATION_S * 44100)
     x = np.tile(loop.samples, (1, int(np.ceil(n / loop.samples.shape[1]))))[:, :n]
     out: dict = {}
-    for name, transcriber in (("network", "default"), ("IDM head", None)):
+    for name, transcriber in (("network", "default"), ("default (auto)", "auto"), ("IDM head", None)):
         sep = Separator("default", transcriber=transcriber)
         sep.analyze(x[:, :441000], sample_rate=44100)
         for what, call in (("analyze", sep.analyze), ("transcribe", sep.transcribe)):
