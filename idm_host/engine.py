@@ -61,24 +61,9 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def _load_transcriber(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
-    """The transcription network :func:`idm_host.models.transcriber_path` chooses, or ``None``
-    (the IDM head transcribes)."""
-    from .models import transcriber_path
-
-    path = transcriber_path(transcriber, model)
-    if path is None:
-        return None
-    from .transcriber import Transcriber
-
-    return Transcriber.load(path)
-
-
-def _load_velocity_network(transcriber: str | os.PathLike | None, model: str | os.PathLike) -> Any:
-    """The network :func:`idm_host.models.velocity_network_path` chooses for the IDM head's hits' velocities, or ``None``."""
-    from .models import velocity_network_path
-
-    path = velocity_network_path(transcriber, model)
+def _transcriber_at(path: os.PathLike | None) -> Any:
+    """The transcription network at ``path`` (as :func:`idm_host.models.transcriber_path` or
+    :func:`~idm_host.models.velocity_network_path` choose it), or ``None``."""
     if path is None:
         return None
     from .transcriber import Transcriber
@@ -162,9 +147,12 @@ class Separator(KitSynthesis):
         self._kits: dict[str, np.ndarray] = {}
         self._synth_digest: str | None = None
         self._store = OneShotStore()
-        self.transcriber = _load_transcriber(transcriber, model)
+        from .models import transcriber_path, velocity_network_path
+
+        self.transcriber = _transcriber_at(transcriber_path(transcriber, model))
         #: where the IDM head transcribes, the network whose velocities its hits take (None: the head's)
-        self.velocity_network = _load_velocity_network(transcriber, model) if self.transcriber is None else None
+        self.velocity_network = (_transcriber_at(velocity_network_path(transcriber, model))
+                                 if self.transcriber is None else None)
 
     # ------------------------------------------------------------------ input
     def load(self, audio: Audio | str | os.PathLike | np.ndarray, sample_rate: int | None = None) -> Audio:
