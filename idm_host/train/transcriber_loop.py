@@ -218,7 +218,8 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
     (:meth:`~idm_host.engine.Separator.onset_head`), blended in as the model's calibration says."""
     from ..transcriber import normalise
 
-    acts = [model.activations(normalise(c.audio)) for c in clips]
+    inputs = [normalise(c.audio) for c in clips]
+    acts = [model.activations(x) for x in inputs]
     if heads is not None:
         acts = [dict(model.blended(a, h)) for a, h in zip(acts, heads)]
     cal = model.calibration
@@ -260,10 +261,11 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
         # fitted under the model's inference window, which they keep
         cal = Calibration(thresholds, vel).with_window(model.calibration.window_s, model.calibration.context_s
                                                        ).with_blend(model.calibration.blend, model.calibration.head_sha256)
+        cal = cal.with_levels(fit_levels(Transcriber(model.network, cal, name=model.name), clips, inputs, acts))
     scored = Transcriber(model.network, cal, name=model.name)
     pairs_by: dict[str, list] = {}
-    for clip, act in zip(clips, acts):
-        est = _hits_dict(scored.transcription_from(act, clip.audio.size))
+    for clip, x, act in zip(clips, inputs, acts):
+        est = _hits_dict(scored.with_levels(x, scored.transcription_from(act, clip.audio.size)))
         for key in ("all", clip.kit, f"{clip.kit}/{clip.condition}"):
             pairs_by.setdefault(key, []).append((clip.hits, est))
     report = {key: score_hits(pairs, model.classes) for key, pairs in pairs_by.items()}
@@ -271,6 +273,58 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
     if fit:
         out["calibration"] = cal.to_dict()
     return out
+
+
+#: The level maps :func:`fit_levels` tries per class: gamma (velocity against level) and lam (the
+#: share of the spread the levels give).
+LEVEL_GAMMAS = (0.5, 0.75, 1.0, 1.25, 1.5)
+LEVEL_LAMS = (0.25, 0.5, 0.75, 1.0)
+#: A class takes a level map only with this many matched hits and a correlation this much higher.
+LEVEL_MIN_HITS = 100
+LEVEL_MIN_GAIN = 0.02
+
+
+def fit_levels(model: Transcriber, clips: Sequence[ValClip], xs: Sequence[np.ndarray],
+               acts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, tuple[float, float]]:
+    """Per class, the ``(gamma, lam)`` of :func:`idm_host.transcriber.levels.level_velocities` that
+    correlates the velocities of ``model``'s matched hits best with the true ones over ``clips``
+    (each clip a recording of its own; ``xs`` their network inputs, ``acts`` their activations),
+    where it beats the velocity head's alone by :data:`LEVEL_MIN_GAIN`."""
+    from ..transcriber.levels import hit_levels
+
+    trs = [model.transcription_from(act, clip.audio.size) for clip, act in zip(clips, acts)]
+    out: dict[str, tuple[float, float]] = {}
+    for c in model.classes:
+        per_clip = []  # (velocities, levels, matched estimate indices, their true velocities)
+        for clip, x, tr in zip(clips, xs, trs):
+            est = tr.hits[c]
+            ref = clip.hits.get(c, [])
+            if not est or not ref:
+                continue
+            m = _match(np.array([h[0] for h in ref]), np.array([h.time_s for h in est]))
+            if not m:
+                continue
+            per_clip.append((np.array([h.velocity for h in est]), hit_levels(x, [h.time_s for h in est], c),
+                             np.array([j for _, j in m]), np.array([ref[i][1] for i, _ in m])))
+        vt = np.concatenate([p[3] for p in per_clip]) if per_clip else np.zeros(0)
+        if vt.size < LEVEL_MIN_HITS or np.std(vt) <= 0:
+            continue
+        base = _level_corr(per_clip, vt, 1.0, 0.0)
+        best = max(((_level_corr(per_clip, vt, g, lam), g, lam) for g in LEVEL_GAMMAS for lam in LEVEL_LAMS),
+                   key=lambda r: r[0])
+        if best[0] >= base + LEVEL_MIN_GAIN:
+            out[c] = (best[1], best[2])
+    return out
+
+
+def _level_corr(per_clip: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], true_v: np.ndarray,
+                gamma: float, lam: float) -> float:
+    """Correlation of the true velocities with the matched hits' under one level map."""
+    from ..transcriber import MIN_VELOCITY
+    from ..transcriber.levels import level_velocities
+
+    vp = np.concatenate([level_velocities(v, lv, gamma, lam, MIN_VELOCITY)[j] for v, lv, j, _ in per_clip])
+    return float(np.corrcoef(true_v, vp)[0, 1]) if np.std(vp) > 0 else -1.0
 
 
 def selection_score(report: Mapping[str, Any], classes: Sequence[str]) -> float:

@@ -28,6 +28,7 @@ from ..errors import IdmError, ModelError
 from ..progress import ProgressCallback, Stage
 from ..types import Audio, Hit, Transcription
 from .features import FRAME_RATE, HOP, SAMPLE_RATE, n_frames, spectrogram
+from .levels import hit_levels, level_velocities
 from .network import CRNN, TranscriberConfig
 
 FORMAT = "idm-host-transcriber"
@@ -61,6 +62,9 @@ class Calibration:
     #: network's alone); used only with the IDM model whose sha256 is ``head_sha256`` (see :func:`blend`)
     blend: Mapping[str, float] = field(default_factory=dict)
     head_sha256: str | None = None
+    #: per class, ``(gamma, lam)``: how the recording's band levels reshape its velocities
+    #: (:func:`.levels.level_velocities`; absent: the velocity head's alone)
+    levels: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def threshold(self, c: str) -> float:
         return float(self.thresholds.get(c, DEFAULT_THRESHOLD))
@@ -106,7 +110,25 @@ class Calibration:
         if self.blend:
             d["blend"] = {k: float(v) for k, v in self.blend.items()}
             d["head_sha256"] = self.head_sha256
+        if self.levels:
+            d["levels"] = {k: [float(g), float(lam)] for k, (g, lam) in self.levels.items()}
         return d
+
+    def with_levels(self, levels: Mapping[str, tuple[float, float]]) -> "Calibration":
+        """This calibration with per-class ``(gamma, lam)`` level maps (:mod:`.levels`; ``{}``: none);
+        gamma lies in (0, 4], lam in 0..1 (a lam of 0 is dropped: it changes nothing)."""
+        out: dict[str, tuple[float, float]] = {}
+        for k, v in levels.items():
+            try:
+                g, lam = (float(v[0]), float(v[1]))
+            except (TypeError, ValueError, IndexError, KeyError):
+                raise ModelError(f"transcriber levels for {k}: {v!r} is not a (gamma, lam) pair") from None
+            if not (0.0 < g <= 4.0 and 0.0 <= lam <= 1.0):
+                raise ModelError(f"transcriber levels for {k} are gamma {g}, lam {lam}; gamma lies in (0, 4], "
+                                 "lam in 0..1")
+            if lam > 0.0:
+                out[str(k)] = (g, lam)
+        return replace(self, levels=out)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "Calibration":
@@ -121,8 +143,11 @@ class Calibration:
         except (TypeError, ValueError, AttributeError):
             raise ModelError(f"transcriber blend {d.get('blend')!r}: not a class -> weight table") from None
         head = d.get("head_sha256")
+        levels = d.get("levels") or {}
+        if not isinstance(levels, Mapping):
+            raise ModelError(f"transcriber levels {levels!r}: not a class -> [gamma, lam] table")
         return cls(thr, vel).with_window(d.get("window_s"), d.get("context_s")).with_blend(
-            blend, str(head) if head else None)
+            blend, str(head) if head else None).with_levels(levels)
 
 
 def _checked_window(window_s: Any, context_s: Any) -> tuple[float, float]:
@@ -285,7 +310,7 @@ class Transcriber:
         ``(probabilities, hop, sample_rate)`` for this audio, blended in as the calibration says
         (the caller checks :meth:`Calibration.uses_head`)."""
         x = self.input_of(audio)
-        return self.hits_from(self.activations(x, progress=progress), x.shape[-1], head=head)
+        return self.with_levels(x, self.hits_from(self.activations(x, progress=progress), x.shape[-1], head=head))
 
     def input_of(self, audio: Audio | np.ndarray) -> np.ndarray:
         """What :meth:`activations` runs on for ``audio``: its mono mix at 44.1 kHz, peak-normalised."""
@@ -322,6 +347,26 @@ class Transcriber:
                 best[i] = lo + int(np.argmax(prob[ci, lo:hi]))
             v = np.maximum(self.calibration.map_velocity(c, vel[ci, best]), MIN_VELOCITY)
             hits[c] = tuple(Hit(h.time_s, float(x)) for h, x in zip(tr.hits[c], v))
+        return Transcription(tr.classes, hits, tr.duration_s)
+
+    def with_levels(self, x: np.ndarray, tr: Transcription) -> Transcription:
+        """``tr`` (hits of mono 44.1 kHz ``x``, this network's or another transcriber's) with each
+        class's velocities reshaped by the hits' band levels in ``x`` as the calibration's
+        ``levels`` say (:mod:`.levels`): the class's median velocity in this recording stays, the
+        spread around it follows how loud each hit is. Times are kept; classes without a level map
+        keep their velocities. Only ever applied to transcribed hits, never to a user's own."""
+        if not self.calibration.levels:
+            return tr
+        hits: dict[str, tuple[Hit, ...]] = {}
+        for c in tr.classes:
+            gl = self.calibration.levels.get(c)
+            if gl is None or not tr.hits[c]:
+                hits[c] = tuple(tr.hits[c])
+                continue
+            times = [h.time_s for h in tr.hits[c]]
+            v = level_velocities(np.array([h.velocity for h in tr.hits[c]]), hit_levels(x, times, c),
+                                 gl[0], gl[1], MIN_VELOCITY)
+            hits[c] = tuple(Hit(h.time_s, float(u)) for h, u in zip(tr.hits[c], v))
         return Transcription(tr.classes, hits, tr.duration_s)
 
     def blended(self, act: Mapping[str, np.ndarray], head: tuple[np.ndarray, int, int] | None

@@ -243,6 +243,92 @@ def test_another_transcribers_hits_take_the_networks_velocities_at_their_peak(tm
     assert tr.with_velocities(act, other).hits["XX"] == (Hit(0.2, 0.4),)  # a class it lacks keeps its own
 
 
+def _bursts(times, amps, freq, decay_s=0.04, n=None):
+    """Decaying sines of ``freq`` at ``times`` with peak amplitudes ``amps`` (a drum-like hit per time)."""
+    x = np.zeros(n or int((max(times) + 1.0) * SR), np.float32)
+    t = np.arange(int(0.3 * SR)) / SR
+    shape = (np.sin(2 * np.pi * freq * t) * np.exp(-t / decay_s)).astype(np.float32)
+    for ti, a in zip(times, amps):
+        i = int(round(ti * SR))
+        seg = x[i:i + shape.size]
+        seg += a * shape[:seg.size]
+    return x
+
+
+def test_band_levels_follow_each_hits_loudness_and_reshape_only_the_spread(tmp_path):
+    from idm_host.transcriber.levels import hit_levels, level_velocities
+
+    times = [0.5 * (i + 1) for i in range(8)]
+    amps = np.array([0.9, 0.2, 0.5, 0.35, 0.7, 0.1, 0.6, 0.45])
+    kick = _bursts(times, amps, 60.0)
+    hats = _bursts(times, np.full(8, 0.3), 9000.0, decay_s=0.02, n=kick.size)
+    lv = hit_levels(kick + hats, times, "KD")
+    # in the kick's band the hats are not heard: levels in the ratios of the kicks' amplitudes
+    assert lv / lv[0] == pytest.approx(amps / amps[0], rel=0.02)
+    hl = hit_levels(kick + hats, times, "HH_CHH")
+    assert hl / hl[0] == pytest.approx(np.ones(8), rel=0.02)         # the hats were all as loud
+    assert hit_levels(kick, [], "KD").shape == (0,)
+    assert hit_levels(np.zeros(SR, np.float32), [0.5], "KD")[0] > 0     # silence: a floor, not 0
+
+    net_v = np.array([0.5, 0.55, 0.6, 0.5, 0.52, 0.58, 0.6, 0.5])
+    assert level_velocities(net_v, lv, 1.0, 0.0, 1 / 127) == pytest.approx(net_v)   # lam 0: unchanged
+    full = level_velocities(net_v, lv, 1.0, 1.0, 1 / 127)
+    assert np.median(np.log(full)) == pytest.approx(np.median(np.log(net_v)), rel=1e-6)  # the median stays
+    assert full / full[0] == pytest.approx(amps / amps[0], rel=0.02)                  # the spread: the levels'
+    half = level_velocities(net_v, lv, 2.0, 0.5, 1 / 127)
+    assert half / half[0] == pytest.approx(np.sqrt(net_v / net_v[0]) * (amps / amps[0]), rel=0.02)  # v^(1-lam) L^(lam g)
+    assert level_velocities(np.array([0.9, 0.9]), np.array([1.0, 1e-9]), 4.0, 1.0, 0.05).min() == 0.05
+
+    # on a transcription: the mapped class changes, the others and every time stay
+    path, _ = _tiny(tmp_path, Calibration().with_levels({"KD": (1.0, 1.0)}))
+    tr = Transcriber.load(path)
+    assert tr.calibration.levels == {"KD": (1.0, 1.0)}
+    hits = {c: () for c in IDM_CLASSES}
+    hits["KD"] = tuple(Hit(t, float(v)) for t, v in zip(times, net_v))
+    hits["HH_CHH"] = tuple(Hit(t, 0.4) for t in times)
+    got = tr.with_levels(kick + hats, Transcription(IDM_CLASSES, hits, kick.size / SR))
+    assert [h.time_s for h in got.hits["KD"]] == times
+    assert np.array([h.velocity for h in got.hits["KD"]]) == pytest.approx(full)
+    assert got.hits["HH_CHH"] == hits["HH_CHH"]
+
+
+def test_level_maps_are_read_from_the_sidecar_and_fitted_only_where_they_help(tmp_path):
+    from idm_host.train.transcriber_loop import ValClip, fit_levels
+
+    cal = Calibration({"KD": 0.3}, {}).with_levels({"KD": [1.25, 0.75], "SD": (1.0, 0.0)})
+    assert cal.levels == {"KD": (1.25, 0.75)}                           # lam 0 changes nothing: dropped
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert "levels" not in Calibration({"KD": 0.3}, {}).to_dict()       # older sidecars' digests hold
+    for bad in ({"KD": [0.0, 0.5]}, {"KD": [1.0, 1.5]}, {"KD": "x"}, [1, 2]):
+        with pytest.raises(ModelError):
+            Calibration.from_dict({"levels": bad})
+
+    # kicks whose loudness follows their velocity (the activations carry only its median) get a level map;
+    # snares as loud as each other whose activations carry the true velocity get none
+    rng = np.random.default_rng(3)
+    _, net = _tiny(tmp_path, Calibration())
+    model = Transcriber(net, Calibration({"KD": 0.5, "SD": 0.5}, {}))
+    kd, sd = IDM_CLASSES.index("KD"), IDM_CLASSES.index("SD")
+    clips, inputs, acts = [], [], []
+    for _ in range(4):
+        kt = np.arange(0.25, 8.0, 0.25)
+        st = kt[::2] + 0.125
+        kv, sv = rng.uniform(0.2, 1.0, kt.size), rng.uniform(0.2, 1.0, st.size)
+        x = _bursts(kt, kv, 60.0, n=8 * SR) + _bursts(st, np.full(st.size, 0.3), 250.0, n=8 * SR)
+        t = n_frames(x.size)
+        act = {k: np.zeros((len(IDM_CLASSES), t), np.float32) for k in ("prob", "velocity", "offset")}
+        act["prob"][kd, np.round(kt * FRAME_RATE).astype(int)] = 0.9
+        act["velocity"][kd] = np.median(kv)    # the clip's level right, no hit-to-hit spread
+        act["prob"][sd, np.round(st * FRAME_RATE).astype(int)] = 0.9
+        act["velocity"][sd, np.round(st * FRAME_RATE).astype(int)] = sv
+        clips.append(ValClip("k", "dry", x, {"KD": list(zip(kt, kv)), "SD": list(zip(st, sv))}))
+        inputs.append(x)
+        acts.append(act)
+    got = fit_levels(model, clips, inputs, acts)
+    assert set(got) == {"KD"} and got["KD"][1] == 1.0    # all of the spread from the levels
+    assert got["KD"][0] == 1.0                          # amplitude grows as velocity: gamma 1
+
+
 def test_thresholds_and_velocity_calibration_come_from_the_sidecar(tmp_path):
     cal = Calibration({"KD": 0.3, "SD": 0.7}, {"KD": (2.0, 0.1)})
     path, _ = _tiny(tmp_path, cal)
@@ -428,9 +514,9 @@ def _other_model(tmp_path) -> str:
 def test_user_hits_are_used_exactly_when_a_transcriber_is_loaded(tmp_path):
     from idm_host.engine import Separator
 
-    path, _ = _tiny(tmp_path, Calibration())
+    path, _ = _tiny(tmp_path, Calibration().with_levels({"KD": (1.0, 1.0), "SD": (1.5, 0.5)}))
     sep = Separator("default", transcriber=path)
-    assert sep.transcriber is not None
+    assert sep.transcriber is not None and sep.transcriber.calibration.levels
     x = np.random.default_rng(0).standard_normal(SR * 2).astype(np.float32) * 0.1
     mine = Transcription(sep.classes, {"KD": (Hit(0.1234567, 0.33),), "SD": (Hit(1.5, 1.0),)}, 2.0)
     a = sep.analyze(x, mine, sample_rate=SR)
