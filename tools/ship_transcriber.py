@@ -46,6 +46,9 @@ def main(argv=None) -> int:
                          "sidecar's, else none); the engine blends only with that very model")
     ap.add_argument("--blend-classes", default=None, metavar="C1,C2,...",
                     help="the classes --blend applies to (default: all; the others keep the network's alone)")
+    ap.add_argument("--level-classes", default=None, metavar="C1,C2,...",
+                    help="the classes whose velocities may take the recording's band levels (a level map, "
+                         "fitted where it helps on the validation clips; default: all; '' for none)")
     ap.add_argument("--force", action="store_true", help="ship even where the tiled-loop check finds differences")
     a = ap.parse_args(argv)
     src = Path(a.weights)
@@ -74,7 +77,12 @@ def main(argv=None) -> int:
     elif model.calibration.blend:
         print(f"{src}: its blend is for another IDM model than the default one; pass --blend", file=sys.stderr)
         return 1
-    rep = evaluate_transcriber(model, clips, fit=True, heads=heads)
+    level_classes = None if a.level_classes is None else [c.strip() for c in a.level_classes.split(",") if c.strip()]
+    unknown = sorted(set(level_classes or ()) - set(model.classes))
+    if unknown:
+        print(f"--level-classes: {', '.join(unknown)} not among {', '.join(model.classes)}", file=sys.stderr)
+        return 2
+    rep = evaluate_transcriber(model, clips, fit=True, heads=heads, level_classes=level_classes)
     score = selection_score(rep["results"], model.classes)
     extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration", "gate")}
     extra["validation_refit"] = {"score": score, "results": rep["results"]}

@@ -209,13 +209,15 @@ def _hits_dict(tr: Any) -> dict[str, list[tuple[float, float]]]:
 
 
 def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: bool = False,
-                         heads: Sequence[tuple[np.ndarray, int, int]] | None = None) -> dict[str, Any]:
+                         heads: Sequence[tuple[np.ndarray, int, int]] | None = None,
+                         level_classes: Sequence[str] | None = None) -> dict[str, Any]:
     """Score ``model`` on ``clips`` per kit and overall; with ``fit``, also sweep per-class thresholds
     and fit velocity maps on these clips and return them as ``calibration`` (scored with it; it keeps
     the model's inference window, the one the activations were computed in, and its blend).
 
     ``heads``: per clip, the IDM head's ``(probabilities, hop, sample_rate)``
-    (:meth:`~idm_host.engine.Separator.onset_head`), blended in as the model's calibration says."""
+    (:meth:`~idm_host.engine.Separator.onset_head`), blended in as the model's calibration says.
+    ``level_classes``: the classes a fit may give a level map (:func:`fit_levels`; default all)."""
     from ..transcriber import normalise
 
     inputs = [normalise(c.audio) for c in clips]
@@ -261,7 +263,8 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
         # fitted under the model's inference window, which they keep
         cal = Calibration(thresholds, vel).with_window(model.calibration.window_s, model.calibration.context_s
                                                        ).with_blend(model.calibration.blend, model.calibration.head_sha256)
-        cal = cal.with_levels(fit_levels(Transcriber(model.network, cal, name=model.name), clips, inputs, acts))
+        levels = fit_levels(Transcriber(model.network, cal, name=model.name), clips, inputs, acts)
+        cal = cal.with_levels({c: v for c, v in levels.items() if level_classes is None or c in level_classes})
     scored = Transcriber(model.network, cal, name=model.name)
     pairs_by: dict[str, list] = {}
     for clip, x, act in zip(clips, inputs, acts):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+import torch
 
 from .features import SAMPLE_RATE
 
@@ -51,23 +52,33 @@ def _window() -> np.ndarray:
 def hit_levels(x: np.ndarray, times_s: Sequence[float], cls: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The level of each hit at ``times_s`` of class ``cls`` in mono ``x``: the root of the energy
     in the class's :data:`BANDS` band over :data:`WINDOW` samples from :data:`PRE_S` before it
-    (zero-padded past the ends), at least a small floor. ``float64 [len(times_s)]``."""
+    (zero-padded past the ends; float32 FFTs), at least a small floor. ``float64 [len(times_s)]``."""
     t = np.asarray(times_s, dtype=np.float64)
     out = np.zeros(t.size, dtype=np.float64)
     if t.size == 0:
         return out
-    x = np.asarray(x, dtype=np.float32)
     lo, hi = BANDS.get(cls, WIDE_BAND)
     freqs = np.fft.rfftfreq(WINDOW, 1.0 / sample_rate)
-    sel = (freqs >= lo) & (freqs < hi)
-    xp = np.concatenate([x, np.zeros(WINDOW, dtype=np.float32)])
+    band = np.flatnonzero((freqs >= lo) & (freqs < hi))
+    b0, b1 = int(band[0]), int(band[-1]) + 1
+    x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     start = np.clip(np.round((t - PRE_S) * sample_rate).astype(np.int64), 0, x.size)
-    win = _window()
-    idx = np.arange(WINDOW)
-    for b in range(0, t.size, _BATCH):
-        seg = xp[start[b:b + _BATCH, None] + idx[None]] * win
-        spec = np.fft.rfft(seg, axis=1)[:, sel]
-        out[b:b + _BATCH] = np.sqrt((spec.real ** 2 + spec.imag ** 2).sum(axis=1))
+    # windows as views of the audio; those that run past its end come from a zero-padded copy of the end
+    cut = max(0, x.size - WINDOW)
+    body = torch.from_numpy(x).unfold(0, WINDOW, 1) if x.size >= WINDOW else None
+    tail = torch.from_numpy(np.concatenate([x[cut:], np.zeros(WINDOW, dtype=np.float32)])).unfold(0, WINDOW, 1)
+    win = torch.from_numpy(_window())
+    with torch.inference_mode():
+        for b in range(0, t.size, _BATCH):
+            st = start[b:b + _BATCH]
+            inside = st <= cut if body is not None else np.zeros(st.size, dtype=bool)
+            seg = torch.empty((st.size, WINDOW), dtype=torch.float32)
+            if inside.any():
+                seg[torch.from_numpy(inside)] = body[torch.from_numpy(st[inside])]
+            if (~inside).any():
+                seg[torch.from_numpy(~inside)] = tail[torch.from_numpy(st[~inside] - cut)]
+            spec = torch.fft.rfft(seg * win, dim=1)[:, b0:b1]
+            out[b:b + _BATCH] = torch.sqrt((spec.real ** 2 + spec.imag ** 2).sum(dim=1)).double().numpy()
     # a unit-amplitude window's energy scales with the window: per sample, so levels read as amplitudes
     return np.maximum(out / np.sqrt(WINDOW), _FLOOR)
 

@@ -76,7 +76,8 @@ def test_the_defaults_velocities_follow_a_performance_hit_by_hit():
     training kits: this checks the mechanism, MODEL_CARD.md has the validation kits' figures): the
     default's velocities of matched kicks, snares and closed hats correlate with the played ones,
     near the played median. The band levels give the spread (the velocity head alone follows it
-    far less); the shipped calibration maps all three."""
+    far less). The shipped calibration maps the snare and the closed hat; the kick's map, as fitted,
+    is put in by hand (not shipped: it lost on the gate's clips of evenly played kicks)."""
     from dataclasses import replace
 
     import numpy as np
@@ -98,7 +99,10 @@ def test_the_defaults_velocities_follow_a_performance_hit_by_hit():
     mix = stems.sum(axis=0)
     sep = Separator("default")
     net = sep.transcriber or sep.velocity_network
-    assert net is not None and {"KD", "SD", "HH_CHH"} <= set(net.calibration.levels)
+    assert net is not None and {"SD", "HH_CHH"} <= set(net.calibration.levels)
+    # the kick keeps the velocity head's: its band levels lost on the gate's clips (MODEL_CARD.md, session 11)
+    levels = dict(net.calibration.levels)
+    levels.setdefault("KD", (1.5, 0.5))
 
     def agreement(tr, c):
         ref, est = hits[c], tr.hits[c]
@@ -107,10 +111,11 @@ def test_the_defaults_velocities_follow_a_performance_hit_by_hit():
         assert len(m) >= 0.8 * len(ref), (c, len(m), len(ref))
         return float(np.median(vp / vt)), float(np.corrcoef(vt, vp)[0, 1])
 
-    with_levels = sep.transcribe(mix, sample_rate=44100)
     cal = net.calibration
-    net.calibration = replace(cal, levels={})
     try:
+        net.calibration = replace(cal, levels=levels)   # the kick's map as fitted on the validation clips
+        with_levels = sep.transcribe(mix, sample_rate=44100)
+        net.calibration = replace(cal, levels={})
         alone = sep.transcribe(mix, sample_rate=44100)
     finally:
         net.calibration = cal

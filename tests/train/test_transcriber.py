@@ -269,6 +269,12 @@ def test_band_levels_follow_each_hits_loudness_and_reshape_only_the_spread(tmp_p
     assert hl / hl[0] == pytest.approx(np.ones(8), rel=0.02)         # the hats were all as loud
     assert hit_levels(kick, [], "KD").shape == (0,)
     assert hit_levels(np.zeros(SR, np.float32), [0.5], "KD")[0] > 0     # silence: a floor, not 0
+    # past the end, and in audio shorter than one window, the window reads zeros
+    short, at = kick[int(0.49 * SR):int(0.55 * SR)], [0.0, 0.01, 0.05, 3.0]
+    padded = np.concatenate([short, np.zeros(4 * SR, np.float32)])
+    assert hit_levels(short, at, "KD") == pytest.approx(hit_levels(padded, at, "KD"), rel=1e-5)
+    assert hit_levels(kick, [kick.size / SR - 0.01], "KD") == pytest.approx(
+        hit_levels(np.concatenate([kick, np.zeros(SR, np.float32)]), [kick.size / SR - 0.01], "KD"), rel=1e-5)
 
     net_v = np.array([0.5, 0.55, 0.6, 0.5, 0.52, 0.58, 0.6, 0.5])
     assert level_velocities(net_v, lv, 1.0, 0.0, 1 / 127) == pytest.approx(net_v)   # lam 0: unchanged
