@@ -73,7 +73,7 @@ def hit_levels(x: np.ndarray, times_s: Sequence[float], cls: str, sample_rate: i
             st = start[b:b + _BATCH]
             inside = st <= cut if body is not None else np.zeros(st.size, dtype=bool)
             seg = torch.empty((st.size, WINDOW), dtype=torch.float32)
-            if inside.any():
+            if body is not None and inside.any():
                 seg[torch.from_numpy(inside)] = body[torch.from_numpy(st[inside])]
             if (~inside).any():
                 seg[torch.from_numpy(~inside)] = tail[torch.from_numpy(st[~inside] - cut)]
