@@ -365,13 +365,13 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
     line counting the files done; the workers stop their files (or finish them, if past their last
     step); no temporary is left and no track folder is partial; the same command then does the rest.
 
-    Six files, so that the first file seen writing is not the batch's last: with three, a loaded
-    machine once let the poll below see only the last file's temporary folder, and the batch was
-    complete (exit 0) by the time the signal came."""
+    Ten files, so that the first file seen writing is not the batch's last: with three, and once
+    more with six (beside a training run), a loaded machine let the poll below see only the last
+    file's temporary folder, and the batch was complete (exit 0) by the time the signal came."""
     import re
 
     address, _ = cluster
-    names = "abcdef"
+    names = "abcdefghij"
     folder = _folder(clips, tmp_path / "in", {f"{n}.wav": "c00.wav" for n in names})
     out = tmp_path / "out"
     p = subprocess.Popen(cli_cmd("separate", folder, "--out", out, "--json-lines", "--scheduler", address),
@@ -392,17 +392,17 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
     assert sent is not None, "no worker was caught writing"
     assert p.returncode == 130, (stderr, stdout)
     assert took < 30, took  # at most 5 s of waiting for the workers, then the client's close
-    m = re.fullmatch(r"idm-host: interrupted: (\d) of 6 files done; run the same command again to resume "
+    m = re.fullmatch(r"idm-host: interrupted: (\d+) of 10 files done; run the same command again to resume "
                      r"\(it skips the done files\)(; \d files? in progress on the workers stops? at (its|their) "
                      r"next step, leaving nothing partial)?\n", stderr)
     assert m, stderr
     # --json-lines: every file once, done or stopped (stopped mid-way, not started, or still stopping
-    # on a worker), then the counts, which add up to the six
+    # on a worker), then the counts, which add up to the ten
     *lines, counts = [json.loads(line) for line in stdout.splitlines()]
     assert sorted(f["name"] for f in lines) == list(names), stdout
     done = [f for f in lines if f["status"] == "done"]
     stopped = [f for f in lines if f["status"] == "stopped"]
-    assert len(done) == int(m.group(1)) and len(done) + len(stopped) == 6, stdout
+    assert len(done) == int(m.group(1)) and len(done) + len(stopped) == 10, stdout
     assert all("interrupted" in f["error"] or "still running on a worker" in f["error"] for f in stopped), stopped
     assert counts == {"kind": "separate", "out_dir": str(out), "done": len(done), "skipped": 0, "failed": 0,
                       "stopped": len(stopped)}
@@ -419,7 +419,7 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
 
     again = cli("separate", folder, "--out", out, "--json", "--scheduler", address)
     s = json.loads(again.stdout)
-    assert (s["done"], s["skipped"], s["failed"]) == (6 - len(tracks), len(tracks), 0), again.stderr
+    assert (s["done"], s["skipped"], s["failed"]) == (10 - len(tracks), len(tracks), 0), again.stderr
     assert _tracks(out) == {n: 30 for n in names} and _hidden(out) == []
 
 
