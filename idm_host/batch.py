@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -119,9 +120,43 @@ class BatchJob:
     batch_id: str = ""
 
     def fingerprint(self) -> str:
-        text = json.dumps({"kind": self.kind, "model": self.model, "options": dict(self.options)},
-                          sort_keys=True, default=str)
+        """The job's options and what else decides its outputs (:func:`outputs_identity`): a resumed
+        batch redoes the files of an older idm-host, other shipped weights or calibration, or a
+        changed model file."""
+        text = json.dumps({"kind": self.kind, "model": self.model, "options": dict(self.options),
+                           "engine": outputs_identity(self.model)}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def outputs_identity(model: str) -> str:
+    """This idm-host's version, the digests of the shipped models' sidecars (weights' sha256s,
+    thresholds, level maps, ship gate: what ``auto`` does), and, where ``model`` names a file, its
+    size and modification time."""
+    from . import __version__
+    from .models import DEFAULT_DIR
+
+    stamps = []
+    for f in [DEFAULT_DIR / "default.json", DEFAULT_DIR / "transcriber.json", Path(model)]:
+        try:
+            st = f.stat()
+            stamps.append((str(f), st.st_size, st.st_mtime_ns))
+        except (OSError, ValueError):
+            stamps.append((str(f), -1, -1))
+    return _identity(__version__, tuple(stamps))
+
+
+@functools.lru_cache(maxsize=16)
+def _identity(version: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256(version.encode())
+    for i, (path, size, mtime) in enumerate(stamps):
+        if i < 2:  # the shipped sidecars: by content, so a fresh checkout of the same files keeps its records
+            try:
+                h.update(Path(path).read_bytes())
+            except OSError:
+                h.update(b"-")
+        elif size >= 0:
+            h.update(f"{path}\0{size}\0{mtime}".encode())
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

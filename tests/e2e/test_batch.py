@@ -294,3 +294,28 @@ def test_closing_a_pool_batch_between_two_files_stops_it_cleanly(clips, tmp_path
     runs.close()  # raised RuntimeError before the fix
     with pytest.raises(StopIteration):
         next(runs)
+
+
+def test_a_batch_redoes_files_made_with_another_model_file_or_shipped_calibration(tmp_path):
+    """The fingerprint a resumed batch compares carries what decides the outputs besides the
+    options: a changed model file, and the shipped sidecars' contents (their weights' sha256s,
+    thresholds, level maps and gate: what ``auto`` does)."""
+    from idm_host.batch import BatchJob, _identity
+
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"weights")
+    job = BatchJob("separate", str(model), "cpu", {"format": "wav"})
+    first = job.fingerprint()
+    assert job.fingerprint() == first                       # stable while nothing changes
+    model.write_bytes(b"other weights")
+    assert job.fingerprint() != first
+    assert BatchJob("separate", "default", "cpu", {"format": "wav"}).fingerprint() != first
+
+    side = tmp_path / "transcriber.json"
+    side.write_text('{"calibration": {"thresholds": {"KD": 0.4}}}')
+    stamps = ((str(side), 1, 1), (str(side), 1, 1), ("default", -1, -1))
+    before = _identity("0.1.0", stamps)
+    side.write_text('{"calibration": {"thresholds": {"KD": 0.5}}}')
+    _identity.cache_clear()                                  # (a real edit changes size or time too)
+    assert _identity("0.1.0", stamps) != before
+    assert _identity("0.2.0", stamps) != _identity("0.1.0", stamps)
