@@ -73,6 +73,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import stat
 import time
 import uuid
 from collections import deque
@@ -129,33 +130,34 @@ class BatchJob:
 
 
 def outputs_identity(model: str) -> str:
-    """This idm-host's version, the digests of the shipped models' sidecars (weights' sha256s,
-    thresholds, level maps, ship gate: what ``auto`` does), and, where ``model`` names a file, its
-    size and modification time."""
+    """This idm-host's version and the contents of the shipped models' sidecars (weights' sha256s,
+    thresholds, level maps, ship gate: what ``auto`` does) and, where ``model`` names a file, of
+    that file: by content, so the same files on another machine or checkout keep their records."""
     from . import __version__
     from .models import DEFAULT_DIR
 
-    stamps = []
-    for f in [DEFAULT_DIR / "default.json", DEFAULT_DIR / "transcriber.json", Path(model)]:
-        try:
-            st = f.stat()
-            stamps.append((str(f), st.st_size, st.st_mtime_ns))
-        except (OSError, ValueError):
-            stamps.append((str(f), -1, -1))
-    return _identity(__version__, tuple(stamps))
+    files = (DEFAULT_DIR / "default.json", DEFAULT_DIR / "transcriber.json", Path(model))
+    return _identity(__version__, tuple(_stamp(f) for f in files))
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """``(path, size, mtime_ns)`` of a regular file (sizes -1 for anything else): the cache key of
+    :func:`_identity`, so a file is read again only after it changes."""
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return (str(path), -1, -1)
+    return (str(path), st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else (str(path), -1, -1)
 
 
 @functools.lru_cache(maxsize=16)
 def _identity(version: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
     h = hashlib.sha256(version.encode())
-    for i, (path, size, mtime) in enumerate(stamps):
-        if i < 2:  # the shipped sidecars: by content, so a fresh checkout of the same files keeps its records
-            try:
-                h.update(Path(path).read_bytes())
-            except OSError:
-                h.update(b"-")
-        elif size >= 0:
-            h.update(f"{path}\0{size}\0{mtime}".encode())
+    for path, size, _ in stamps:
+        try:
+            h.update(hashlib.sha256(Path(path).read_bytes()).digest() if size >= 0 else b"-")
+        except OSError:
+            h.update(b"-")
     return h.hexdigest()[:16]
 
 
