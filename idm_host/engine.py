@@ -240,8 +240,7 @@ class Separator(KitSynthesis):
         enc = self.encode(a, progress=stage.sub(0.0, 0.4))
         act = self.transcriber.activations(x, progress=stage.sub(0.4, 1.0))
         head = self._head_of(enc) if self.blends_head else None
-        return enc, self._in_classes(self.transcriber.with_levels(x, self.transcriber.hits_from(act, x.shape[-1],
-                                                                                              head=head)))
+        return enc, self._in_classes(self.transcriber.hits_from(act, x, head=head))
 
     def _level_match(self, enc: Encoded, tr: Transcription) -> Encoded:
         """:func:`idm_host.encoding.level_matched` for this model's classes and frame grid."""

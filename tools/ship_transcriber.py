@@ -24,6 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _known(flag: str, names, classes) -> bool:
+    """Whether every class ``flag`` names is one of ``classes``; if not, says which on stderr."""
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        print(f"{flag}: {', '.join(unknown)} not among {', '.join(classes)}", file=sys.stderr)
+    return not unknown
+
+
 def main(argv=None) -> int:
     from idm_host.audio import load_audio
     from idm_host.models import DEFAULT_DIR
@@ -62,9 +70,7 @@ def main(argv=None) -> int:
         separator = Separator("default", transcriber=None)
         if a.blend is not None:
             names = model.classes if a.blend_classes is None else [c.strip() for c in a.blend_classes.split(",")]
-            unknown = sorted(set(names) - set(model.classes))
-            if unknown:
-                print(f"--blend-classes: {', '.join(unknown)} not among {', '.join(model.classes)}", file=sys.stderr)
+            if not _known("--blend-classes", names, model.classes):
                 return 2
             blend = {c: a.blend for c in names} if a.blend != 1.0 else {}  # outside 0..1: with_blend's error
             model.calibration = model.calibration.with_blend(blend, separator.model_sha256)
@@ -78,9 +84,7 @@ def main(argv=None) -> int:
         print(f"{src}: its blend is for another IDM model than the default one; pass --blend", file=sys.stderr)
         return 1
     level_classes = None if a.level_classes is None else [c.strip() for c in a.level_classes.split(",") if c.strip()]
-    unknown = sorted(set(level_classes or ()) - set(model.classes))
-    if unknown:
-        print(f"--level-classes: {', '.join(unknown)} not among {', '.join(model.classes)}", file=sys.stderr)
+    if not _known("--level-classes", level_classes or (), model.classes):
         return 2
     rep = evaluate_transcriber(model, clips, fit=True, heads=heads, level_classes=level_classes)
     score = selection_score(rep["results"], model.classes)

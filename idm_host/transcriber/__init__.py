@@ -310,7 +310,7 @@ class Transcriber:
         ``(probabilities, hop, sample_rate)`` for this audio, blended in as the calibration says
         (the caller checks :meth:`Calibration.uses_head`)."""
         x = self.input_of(audio)
-        return self.with_levels(x, self.hits_from(self.activations(x, progress=progress), x.shape[-1], head=head))
+        return self.hits_from(self.activations(x, progress=progress), x, head=head)
 
     def input_of(self, audio: Audio | np.ndarray) -> np.ndarray:
         """What :meth:`activations` runs on for ``audio``: its mono mix at 44.1 kHz, peak-normalised."""
@@ -321,10 +321,12 @@ class Transcriber:
             x = x.mean(axis=0)
         return normalise(x)
 
-    def hits_from(self, act: Mapping[str, np.ndarray], n_samples: int,
+    def hits_from(self, act: Mapping[str, np.ndarray], x: np.ndarray,
                   head: tuple[np.ndarray, int, int] | None = None) -> Transcription:
-        """:meth:`transcription_from` after blending in ``head`` (see :meth:`transcribe`)."""
-        return self.transcription_from(self.blended(act, head), n_samples)
+        """The hits of ``x`` (:meth:`input_of`) from its activations ``act``: :meth:`transcription_from`
+        after blending in ``head``, velocities through the level maps (:meth:`with_levels`; see
+        :meth:`transcribe`)."""
+        return self.with_levels(x, self.transcription_from(self.blended(act, head), x.shape[-1]))
 
     def with_velocities(self, act: Mapping[str, np.ndarray], tr: Transcription, *, reach: int = 2) -> Transcription:
         """``tr``'s hits (found by another transcriber: the IDM head) with this network's calibrated
