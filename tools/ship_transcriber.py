@@ -7,6 +7,7 @@ The thresholds and velocity maps are fitted on the run's validation clips (seed 
 clips the run selected its checkpoint on; the figures in MODEL_CARD.md come from other seeds).
 A candidate must first get the bundled loop's hits in every repeat of the loop tiled 20 times
 (`tiling_differences`, the shipped network's test); `--force` ships one that does not.
+`--groups TT,CY` lets a group's classes share the peaks of their summed probability (fitted).
 `--blend W` blends the default IDM model's onset head into the network's probabilities
 (W x network + (1 - W) x head, every class), fitted and checked as the engine runs it.
 Shipping drops any ship gate: `python -m bench.bench_transcription --record-gate` measures the
@@ -57,6 +58,9 @@ def main(argv=None) -> int:
     ap.add_argument("--level-classes", default=None, metavar="C1,C2,...",
                     help="the classes whose velocities may take the recording's band levels (a level map, "
                          "fitted where it helps on the validation clips; default: all; '' for none)")
+    ap.add_argument("--groups", default="", metavar="G1,G2,...",
+                    help="drum groups (TT, CY, ...) whose classes may share the peaks of their summed probability, "
+                         "each peak going to the most probable class (fitted where it helps; default: none)")
     ap.add_argument("--force", action="store_true", help="ship even where the tiled-loop check finds differences")
     a = ap.parse_args(argv)
     src = Path(a.weights)
@@ -86,7 +90,12 @@ def main(argv=None) -> int:
     level_classes = None if a.level_classes is None else [c.strip() for c in a.level_classes.split(",") if c.strip()]
     if not _known("--level-classes", level_classes or (), model.classes):
         return 2
-    rep = evaluate_transcriber(model, clips, fit=True, heads=heads, level_classes=level_classes)
+    from idm_host.classes import GROUPS
+
+    groups = [g.strip() for g in a.groups.split(",") if g.strip()]
+    if not _known("--groups", groups, GROUPS):
+        return 2
+    rep = evaluate_transcriber(model, clips, fit=True, heads=heads, level_classes=level_classes, groups=groups)
     score = selection_score(rep["results"], model.classes)
     extra = {k: v for k, v in meta.items() if k not in ("format", "sha256", "classes", "calibration", "gate")}
     extra["validation_refit"] = {"score": score, "results": rep["results"]}

@@ -222,7 +222,7 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     :class:`~idm_host.engine.Separator` whose model's IDM head the calibration blends in), the
     head's probabilities for the loop and for the tiled loop are blended in, as the engine does.
     """
-    from ..transcriber import FRAME_RATE, SAMPLE_RATE, pick_peaks
+    from ..transcriber import FRAME_RATE, SAMPLE_RATE
 
     loop = np.asarray(loop, dtype=np.float32)
     dur = loop.size / SAMPLE_RATE
@@ -236,10 +236,11 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     tiled_x = np.tile(loop, repeats)
     tiled = transcriber.transcribe(tiled_x, head=head(tiled_x))
     out: list[str] = []
-    for ci, c in enumerate(transcriber.classes):
-        thr = transcriber.calibration.threshold(c)
-        frames = pick_peaks(act["prob"][ci], thr - margin)
-        firm = sorted(int(f) for f in frames if act["prob"][ci, f] >= thr + margin)
+    near = transcriber.picks(act["prob"], shift=margin)  # what it decides on: a class's or its group's
+    for c in transcriber.classes:
+        thr = transcriber.decision_threshold(c)
+        frames, values = near[c]
+        firm = sorted(int(f) for f, v in zip(frames, values) if v >= thr + margin)
         ref = np.array([h.time_s for h in alone.hits[c]])
         got = np.array([h.time_s for h in tiled.hits[c]])
         for r in range(repeats):
@@ -247,7 +248,7 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
             for f in firm:
                 t = float(ref[np.argmin(np.abs(ref - f / FRAME_RATE))])
                 if np.min(np.abs(part - t), initial=1.0) > 0.0101:
-                    out.append(f"{c} at {t:.2f} s (p {act['prob'][ci, f]:.2f}, threshold {thr:.2f}) "
+                    out.append(f"{c} at {t:.2f} s (p {values[list(frames).index(f)]:.2f}, threshold {thr:.2f}) "
                                f"missing in repeat {r}")
             for t in part:
                 if not (np.abs(frames / FRAME_RATE - t) <= 0.0151).any():

@@ -210,14 +210,15 @@ def _hits_dict(tr: Any) -> dict[str, list[tuple[float, float]]]:
 
 def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: bool = False,
                          heads: Sequence[tuple[np.ndarray, int, int]] | None = None,
-                         level_classes: Sequence[str] | None = None) -> dict[str, Any]:
+                         level_classes: Sequence[str] | None = None, groups: Sequence[str] = ()) -> dict[str, Any]:
     """Score ``model`` on ``clips`` per kit and overall; with ``fit``, also sweep per-class thresholds
     and fit velocity maps on these clips and return them as ``calibration`` (scored with it; it keeps
     the model's inference window, the one the activations were computed in, and its blend).
 
     ``heads``: per clip, the IDM head's ``(probabilities, hop, sample_rate)``
     (:meth:`~idm_host.engine.Separator.onset_head`), blended in as the model's calibration says.
-    ``level_classes``: the classes a fit may give a level map (:func:`fit_levels`; default all)."""
+    ``level_classes``: the classes a fit may give a level map (:func:`fit_levels`; default all).
+    ``groups``: the drum groups a fit may pick as one (:func:`fit_groups`; default none)."""
     from ..transcriber import normalise
 
     inputs = [normalise(c.audio) for c in clips]
@@ -263,6 +264,7 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
         # fitted under the model's inference window, which they keep
         cal = Calibration(thresholds, vel).with_window(model.calibration.window_s, model.calibration.context_s
                                                        ).with_blend(model.calibration.blend, model.calibration.head_sha256)
+        cal = cal.with_groups(fit_groups(Transcriber(model.network, cal, name=model.name), clips, acts, groups))
         levels = fit_levels(Transcriber(model.network, cal, name=model.name), clips, inputs, acts)
         cal = cal.with_levels({c: v for c, v in levels.items() if level_classes is None or c in level_classes})
     scored = Transcriber(model.network, cal, name=model.name)
@@ -276,6 +278,42 @@ def evaluate_transcriber(model: Transcriber, clips: Sequence[ValClip], *, fit: b
     if fit:
         out["calibration"] = cal.to_dict()
     return out
+
+
+#: What a group threshold must add to its group's figure (:func:`fit_groups`) to be kept.
+GROUP_MIN_GAIN = 0.005
+
+
+def fit_groups(model: Transcriber, clips: Sequence[ValClip], acts: Sequence[Mapping[str, np.ndarray]],
+               groups: Sequence[str]) -> dict[str, float]:
+    """Group thresholds (:attr:`Calibration.groups`) for ``model`` on ``clips`` (their activations
+    ``acts``): per group of ``groups`` with two or more of the model's classes, the threshold of
+    :data:`THRESHOLDS` with the best mean F over the group and its classes, averaged over the kits,
+    kept where that beats picking each class on its own by :data:`GROUP_MIN_GAIN`."""
+    chosen: dict[str, float] = {}
+    kits = sorted({c.kit for c in clips})
+
+    def figure(cal: Calibration, names: Sequence[str]) -> float:
+        scored = Transcriber(model.network, cal, name=model.name)
+        by: dict[str, list] = {k: [] for k in kits}
+        for clip, act in zip(clips, acts):
+            by[clip.kit].append((clip.hits, _hits_dict(scored.transcription_from(act, clip.audio.size))))
+        rows = [score_hits(pairs, model.classes) for pairs in by.values()]
+        return float(np.mean([np.mean([r[n]["F"] for n in names if n in r]) for r in rows]))
+
+    for g in groups:
+        members = [c for c in model.classes if group_of(c) == g]
+        if len(members) < 2:
+            continue
+        names = members + [g]
+        best = (figure(model.calibration.with_groups(chosen), names) + GROUP_MIN_GAIN, None)
+        for thr in THRESHOLDS:
+            f = figure(model.calibration.with_groups({**chosen, g: thr}), names)
+            if f > best[0] + 1e-9:
+                best = (f, thr)
+        if best[1] is not None:
+            chosen[g] = float(best[1])
+    return chosen
 
 
 #: The level maps :func:`fit_levels` tries per class: gamma (velocity against level) and lam (the

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..classes import GROUPS as GROUP_SYMBOLS, group_of
 from ..errors import IdmError, ModelError
 from ..progress import ProgressCallback, Stage
 from ..types import Audio, Hit, Transcription
@@ -65,6 +66,10 @@ class Calibration:
     #: per class, ``(gamma, lam)``: how the recording's band levels reshape its velocities
     #: (:func:`.levels.level_velocities`; absent: the velocity head's alone)
     levels: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: per drum group (``"TT"``, ``"CY"``, ...), a threshold on the summed onset probability of the
+    #: group's classes: the group's hits are its peaks, each given to the class most probable there
+    #: (:meth:`Transcriber.picks`; absent: each class picked on its own threshold)
+    groups: Mapping[str, float] = field(default_factory=dict)
 
     def threshold(self, c: str) -> float:
         return float(self.thresholds.get(c, DEFAULT_THRESHOLD))
@@ -112,7 +117,24 @@ class Calibration:
             d["head_sha256"] = self.head_sha256
         if self.levels:
             d["levels"] = {k: [float(g), float(lam)] for k, (g, lam) in self.levels.items()}
+        if self.groups:
+            d["groups"] = {k: float(v) for k, v in self.groups.items()}
         return d
+
+    def with_groups(self, groups: Mapping[str, float]) -> "Calibration":
+        """This calibration with group thresholds (``{}``: none): each named group (one of the 5
+        groups' symbols) is picked on its classes' summed onset probability at that threshold, in (0, 1)."""
+        out: dict[str, float] = {}
+        for k, v in groups.items():
+            try:
+                t = float(v)
+            except (TypeError, ValueError):
+                raise ModelError(f"transcriber group threshold for {k}: {v!r} is not a number") from None
+            if str(k) not in GROUP_SYMBOLS or not 0.0 < t < 1.0:
+                raise ModelError(f"transcriber group threshold for {k} is {t}; groups are "
+                                 f"{', '.join(GROUP_SYMBOLS)}, thresholds lie in (0, 1)")
+            out[str(k)] = t
+        return replace(self, groups=out)
 
     def with_levels(self, levels: Mapping[str, tuple[float, float]]) -> "Calibration":
         """This calibration with per-class ``(gamma, lam)`` level maps (:mod:`.levels`; ``{}``: none);
@@ -146,8 +168,11 @@ class Calibration:
         levels = d.get("levels") or {}
         if not isinstance(levels, Mapping):
             raise ModelError(f"transcriber levels {levels!r}: not a class -> [gamma, lam] table")
+        groups = d.get("groups") or {}
+        if not isinstance(groups, Mapping):
+            raise ModelError(f"transcriber groups {groups!r}: not a group -> threshold table")
         return cls(thr, vel).with_window(d.get("window_s"), d.get("context_s")).with_blend(
-            blend, str(head) if head else None).with_levels(levels)
+            blend, str(head) if head else None).with_levels(levels).with_groups(groups)
 
 
 def _checked_window(window_s: Any, context_s: Any) -> tuple[float, float]:
@@ -291,17 +316,55 @@ class Transcriber:
 
     def transcription_from(self, act: Mapping[str, np.ndarray], n_samples: int,
                            thresholds: Mapping[str, float] | None = None) -> Transcription:
-        """Hits from :meth:`activations`: peaks over each class's threshold, placed inside their frame."""
+        """Hits from :meth:`activations`: :meth:`picks`, placed inside their frame."""
         duration = n_samples / SAMPLE_RATE
         hits: dict[str, list[Hit]] = {}
+        picked = self.picks(act["prob"], thresholds=thresholds)
         for ci, c in enumerate(self.classes):
-            thr = thresholds[c] if thresholds is not None and c in thresholds else self.calibration.threshold(c)
-            frames = pick_peaks(act["prob"][ci], thr)
+            frames = picked[c][0]
             times = (frames + act["offset"][ci, frames]) / FRAME_RATE
             vel = self.calibration.map_velocity(c, act["velocity"][ci, frames])
             keep = (times >= 0) & (times < duration)
             hits[c] = [Hit(float(t), float(v)) for t, v in zip(times[keep], vel[keep])]
         return Transcription(self.classes, hits, duration)
+
+    def picks(self, prob: np.ndarray, *, thresholds: Mapping[str, float] | None = None,
+              shift: float = 0.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per class, the frames of its hits in onset probabilities ``prob [K, N]`` and the value
+        each was decided on, its decision threshold lowered by ``shift``. A class picks the peaks
+        of its own probability over its threshold (``thresholds`` overrides the calibration's); the
+        classes of a group the calibration names (``groups``) share the peaks of their summed
+        probability (at most 1) over the group's threshold, each peak going to the class most
+        probable within a frame of it: a drum heard but split between two of its group's classes
+        (a ride heard half as a crash, a tom between two sizes) is found, as the one it most sounds like."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for g, gt in self.calibration.groups.items():
+            idx = [i for i, c in enumerate(self.classes) if group_of(c) == g]
+            if len(idx) < 2:
+                continue
+            sub = prob[idx]
+            total = np.minimum(sub.sum(axis=0), 1.0)
+            frames = pick_peaks(total, gt - shift)
+            n = sub.shape[1]
+            near = np.max([sub[:, np.clip(frames + d, 0, n - 1)] for d in (-1, 0, 1)], axis=0)
+            who = np.argmax(near, axis=0) if frames.size else np.zeros(0, dtype=np.int64)
+            for j, i in enumerate(idx):
+                f = frames[who == j]
+                out[self.classes[i]] = (f, total[f])
+        for ci, c in enumerate(self.classes):
+            if c not in out:
+                thr = thresholds[c] if thresholds is not None and c in thresholds else self.calibration.threshold(c)
+                f = pick_peaks(prob[ci], thr - shift)
+                out[c] = (f, prob[ci, f])
+        return out
+
+    def decision_threshold(self, c: str) -> float:
+        """The threshold class ``c``'s hits are decided on: its group's when the calibration picks its
+        group as one (:meth:`picks`), else its own."""
+        g = group_of(c)
+        if g in self.calibration.groups and sum(group_of(k) == g for k in self.classes) >= 2:
+            return float(self.calibration.groups[g])
+        return self.calibration.threshold(c)
 
     def transcribe(self, audio: Audio | np.ndarray, *, progress: ProgressCallback | None = None,
                    head: tuple[np.ndarray, int, int] | None = None) -> Transcription:

@@ -335,6 +335,59 @@ def test_level_maps_are_read_from_the_sidecar_and_fitted_only_where_they_help(tm
     assert got["KD"][0] == 1.0                          # amplitude grows as velocity: gamma 1
 
 
+def test_a_groups_classes_share_its_peaks_as_the_sidecar_says_and_only_where_that_helps(tmp_path):
+    from idm_host.train.transcriber_loop import ValClip, fit_groups
+
+    cal = Calibration({"TT_HFT": 0.5, "TT_LMT": 0.5, "TT_HMT": 0.5, "CY_CR": 0.5, "CY_RD": 0.5}, {}
+                      ).with_groups({"TT": 0.4})
+    assert Calibration.from_dict(cal.to_dict()) == cal
+    assert "groups" not in Calibration({"KD": 0.3}, {}).to_dict()       # older sidecars' digests hold
+    for bad in ({"TT": 1.0}, {"XX": 0.4}, {"TT": "x"}, [1]):
+        with pytest.raises(ModelError):
+            Calibration.from_dict({"groups": bad})
+    path, _ = _tiny(tmp_path, cal)
+    tr = Transcriber.load(path)
+    assert tr.calibration.groups == {"TT": 0.4}
+    assert tr.decision_threshold("TT_LMT") == 0.4 and tr.decision_threshold("CY_CR") == 0.5
+    k, t = len(IDM_CLASSES), 200
+    idx = {c: IDM_CLASSES.index(c) for c in IDM_CLASSES}
+    act = {"prob": np.zeros((k, t), np.float32), "velocity": np.full((k, t), 0.5, np.float32),
+           "offset": np.zeros((k, t), np.float32)}
+    # a tom heard between two sizes (.3 + .25: neither clears .5, the group's .4 is cleared): the likelier one
+    act["prob"][idx["TT_HMT"], 50], act["prob"][idx["TT_LMT"], 50] = 0.3, 0.25
+    # a clear floor tom with a faint echo in another size: one hit, the floor tom's
+    act["prob"][idx["TT_HFT"], 100], act["prob"][idx["TT_LMT"], 100] = 0.8, 0.1
+    # a cymbal split the same way stays unfound: its group is not named
+    act["prob"][idx["CY_CR"], 150], act["prob"][idx["CY_RD"], 150] = 0.3, 0.25
+    out = tr.transcription_from(act, t * HOP)
+    assert [h.time_s for h in out.hits["TT_HMT"]] == [pytest.approx(0.5)]
+    assert [h.time_s for h in out.hits["TT_HFT"]] == [pytest.approx(1.0)]
+    assert not out.hits["TT_LMT"]
+    assert not out.hits["CY_CR"] and not out.hits["CY_RD"]
+    # decided on the summed probability: what the tiled-loop check holds a candidate to
+    near = tr.picks(act["prob"], shift=0.05)
+    assert near["TT_HMT"][1].tolist() == [pytest.approx(0.55)]
+
+    # fitted: toms split between two classes gain from picking the group; clean snares have no group
+    clips, acts = [], []
+    for r in range(3):
+        a = {key: np.zeros((k, t), np.float32) for key in ("prob", "velocity", "offset")}
+        times = np.arange(10 + r, 190, 20)
+        for j, f in enumerate(times):
+            big, small = ("TT_HMT", "TT_LMT") if j % 2 else ("TT_LMT", "TT_HMT")
+            a["prob"][idx[big], f], a["prob"][idx[small], f] = 0.3, 0.2
+        hits = {"TT_HMT": [(f / FRAME_RATE, 0.5) for j, f in enumerate(times) if j % 2],
+                "TT_LMT": [(f / FRAME_RATE, 0.5) for j, f in enumerate(times) if not j % 2]}
+        clips.append(ValClip("k", "dry", np.zeros(t * HOP, np.float32), hits))
+        acts.append(a)
+    plain = Transcriber(tr.network, Calibration({c: 0.5 for c in IDM_CLASSES}, {}))
+    got = fit_groups(plain, clips, acts, ["TT", "CY", "KD"])
+    assert set(got) == {"TT"} and got["TT"] <= 0.5          # KD is one class; CY has nothing to gain
+    fitted = Transcriber(tr.network, plain.calibration.with_groups(got))
+    hits = fitted.transcription_from(acts[0], t * HOP).hits
+    assert len(hits["TT_HMT"]) == len(clips[0].hits["TT_HMT"]) and len(hits["TT_LMT"]) == len(clips[0].hits["TT_LMT"])
+
+
 def test_thresholds_and_velocity_calibration_come_from_the_sidecar(tmp_path):
     cal = Calibration({"KD": 0.3, "SD": 0.7}, {"KD": (2.0, 0.1)})
     path, _ = _tiny(tmp_path, cal)
