@@ -369,7 +369,11 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
     short, and on a loaded machine the poll below has still seen only the last file's temporary
     folder (with three files, six, and once with ten under the test suite beside a training run): the
     batch was complete (exit 0, every file done) by the time the signal came, which is not the case
-    under test. Such a run is discarded and the batch started afresh, up to three times."""
+    under test. Such a run is discarded and the batch started afresh, up to three times.
+
+    The client starts with SIGINT at its default action, as a shell gives it (as the other signal
+    tests do), whatever the test process inherited: a child started with SIGINT ignored never raises
+    KeyboardInterrupt. Under one full suite run all three attempts ran to the end (exit 0)."""
     import re
     import shutil
 
@@ -379,7 +383,8 @@ def test_ctrl_c_on_the_client_stops_the_batch_and_a_rerun_resumes(clips, cluster
     out = tmp_path / "out"
     for _attempt in range(3):
         p = subprocess.Popen(cli_cmd("separate", folder, "--out", out, "--json-lines", "--scheduler", address),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         sent = None
         try:
             while sent is None and p.poll() is None:
