@@ -35,6 +35,7 @@ def _known(flag: str, names, classes) -> bool:
 
 def main(argv=None) -> int:
     from idm_host.audio import load_audio
+    from idm_host.classes import GROUPS
     from idm_host.models import DEFAULT_DIR
     from idm_host.train.compare import tiling_differences
     from idm_host.train.data import DataConfig
@@ -90,8 +91,6 @@ def main(argv=None) -> int:
     level_classes = None if a.level_classes is None else [c.strip() for c in a.level_classes.split(",") if c.strip()]
     if not _known("--level-classes", level_classes or (), model.classes):
         return 2
-    from idm_host.classes import GROUPS
-
     groups = [g.strip() for g in a.groups.split(",") if g.strip()]
     if not _known("--groups", groups, GROUPS):
         return 2

@@ -240,15 +240,15 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
     for c in transcriber.classes:
         thr = transcriber.decision_threshold(c)
         frames, values = near[c]
-        firm = sorted(int(f) for f, v in zip(frames, values) if v >= thr + margin)
+        firm = [(int(f), float(v)) for f, v in zip(frames, values) if v >= thr + margin]  # frames in order
         ref = np.array([h.time_s for h in alone.hits[c]])
         got = np.array([h.time_s for h in tiled.hits[c]])
         for r in range(repeats):
             part = got[(got >= r * dur - 0.005) & (got < (r + 1) * dur - 0.005)] - r * dur
-            for f in firm:
+            for f, v in firm:
                 t = float(ref[np.argmin(np.abs(ref - f / FRAME_RATE))])
                 if np.min(np.abs(part - t), initial=1.0) > 0.0101:
-                    out.append(f"{c} at {t:.2f} s (p {values[list(frames).index(f)]:.2f}, threshold {thr:.2f}) "
+                    out.append(f"{c} at {t:.2f} s (p {v:.2f}, threshold {thr:.2f}) "
                                f"missing in repeat {r}")
             for t in part:
                 if not (np.abs(frames / FRAME_RATE - t) <= 0.0151).any():

@@ -293,22 +293,22 @@ def fit_groups(model: Transcriber, clips: Sequence[ValClip], acts: Sequence[Mapp
     chosen: dict[str, float] = {}
     kits = sorted({c.kit for c in clips})
 
-    def figure(cal: Calibration, names: Sequence[str]) -> float:
+    def figure(cal: Calibration, members: Sequence[str]) -> float:
+        """Mean F over ``members`` and their group, averaged over the kits."""
         scored = Transcriber(model.network, cal, name=model.name)
         by: dict[str, list] = {k: [] for k in kits}
         for clip, act in zip(clips, acts):
             by[clip.kit].append((clip.hits, _hits_dict(scored.transcription_from(act, clip.audio.size))))
-        rows = [score_hits(pairs, model.classes) for pairs in by.values()]
-        return float(np.mean([np.mean([r[n]["F"] for n in names if n in r]) for r in rows]))
+        rows = [score_hits(pairs, members) for pairs in by.values()]  # the members and their group
+        return float(np.mean([np.mean([row["F"] for row in r.values()]) for r in rows]))
 
     for g in groups:
-        members = [c for c in model.classes if group_of(c) == g]
-        if len(members) < 2:
+        members = [model.classes[i] for i in model.group_members(g)]
+        if not members:
             continue
-        names = members + [g]
-        best = (figure(model.calibration.with_groups(chosen), names) + GROUP_MIN_GAIN, None)
+        best = (figure(model.calibration.with_groups(chosen), members) + GROUP_MIN_GAIN, None)
         for thr in THRESHOLDS:
-            f = figure(model.calibration.with_groups({**chosen, g: thr}), names)
+            f = figure(model.calibration.with_groups({**chosen, g: thr}), members)
             if f > best[0] + 1e-9:
                 best = (f, thr)
         if best[1] is not None:

@@ -339,8 +339,8 @@ class Transcriber:
         (a ride heard half as a crash, a tom between two sizes) is found, as the one it most sounds like."""
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for g, gt in self.calibration.groups.items():
-            idx = [i for i, c in enumerate(self.classes) if group_of(c) == g]
-            if len(idx) < 2:
+            idx = self.group_members(g)
+            if not idx:
                 continue
             sub = prob[idx]
             total = np.minimum(sub.sum(axis=0), 1.0)
@@ -358,11 +358,17 @@ class Transcriber:
                 out[c] = (f, prob[ci, f])
         return out
 
+    def group_members(self, group: str) -> list[int]:
+        """The indices of this network's classes in drum group ``group`` when there are two or more
+        (a group :meth:`picks` can pick as one), else none."""
+        idx = [i for i, c in enumerate(self.classes) if group_of(c) == group]
+        return idx if len(idx) >= 2 else []
+
     def decision_threshold(self, c: str) -> float:
         """The threshold class ``c``'s hits are decided on: its group's when the calibration picks its
         group as one (:meth:`picks`), else its own."""
         g = group_of(c)
-        if g in self.calibration.groups and sum(group_of(k) == g for k in self.classes) >= 2:
+        if g in self.calibration.groups and self.group_members(g):
             return float(self.calibration.groups[g])
         return self.calibration.threshold(c)
 
