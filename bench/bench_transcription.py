@@ -7,7 +7,9 @@ training run's validation clips, seed 777):
   the room/compression augmentation per stem, so stems are known: onset P/R/F, velocities, SDR,
   plus the true hits through our stems;
 - ``recorded``: per validation kit, 12 dry and 12 recorded clips (bleed, overheads, room, bus,
-  residue; seed 778): onset figures only.
+  residue; seed 778): onset figures only;
+- ``solo``: each drum of each validation kit played alone (:func:`idm_host.train.compare.solo_report`):
+  the drum's recall and the other classes' hits per minute.
 
     .venv/bin/python -m bench.bench_transcription [--transcriber PATH] [--out docs/model/transcriber-comparison.md]
 
@@ -51,7 +53,7 @@ def _systems(transcriber: str | None):
 def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
     import numpy as np
 
-    from idm_host.train.compare import compare, compare_recorded, regressions, table
+    from idm_host.train.compare import compare, compare_recorded, regressions, solo_report, table
     from idm_host.train.data import Augment, DataConfig, render_dataset
     from idm_host.train.patterns import PatternSource
     from idm_host.train.transcriber_loop import validation_clips
@@ -71,6 +73,8 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
                            progress=lambda m: print(m, file=sys.stderr))
     rec_clips = validation_clips(kits, clips_per_condition=clips, seed=778)
     recorded = compare_recorded(rec_clips, {k: v for k, v in systems.items()})
+    solo = {name: solo_report(lambda x, sep=sep: sep.transcribe(x[None], sample_rate=44100), kits)
+            for name, sep in systems.items()}
     # speed: the transcriber alone on 3 minutes of the bundled loop, process warm
     from idm_host.audio import load_audio
 
@@ -80,9 +84,10 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
     t = time.perf_counter()
     tr.transcribe(x)
     rtf = 180.0 / (time.perf_counter() - t)
-    result = {"rendered": rendered, "recorded": recorded, "transcriber_x_realtime_3min": round(rtf, 1),
+    result = {"rendered": rendered, "recorded": recorded, "solo": solo, "transcriber_x_realtime_3min": round(rtf, 1),
               "wall_s": round(time.time() - t0, 1),
-              "regressions_vs_official": regressions(rendered, "idm-host", "official IDM")}
+              "regressions_vs_official": regressions(rendered, "idm-host", "official IDM"),
+              "head_regressions_vs_official": regressions(rendered, "IDM head (old default)", "official IDM")}
     out_md.parent.mkdir(parents=True, exist_ok=True)
     out_md.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float) + "\n")
     groups = ["KD", "SD", "HH", "TT", "CY"]
@@ -108,8 +113,22 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
         for sysname, m in row.items():
             md.append(f"| {sysname} | " + " | ".join(f"{m[g]['F']:.2f}" if g in m else "-" for g in groups) + " |")
         md.append("")
-    md += ["Regressions of idm-host against the official weights (kit, class, F, official F): "
-           + (", ".join(f"{k}/{c} {f:.2f}<{b:.2f}" for k, c, f, b in result["regressions_vs_official"]) or "none")]
+    md += ["## Each drum played alone: recall / other classes' hits per minute", "",
+           "Every instrument of a class alone at 2, 4 and 7 hits/s, dry (`solo_report`). A transcriber that hears "
+           "the groove rather than the drum fires other classes here.", ""]
+    for kit in next(iter(solo.values())):
+        md += [f"**{kit}**", "", "| system | " + " | ".join(classes) + " | mean |", "|---|" + "---|" * (len(classes) + 1)]
+        for sysname, rep in solo.items():
+            cells = [rep[kit].get(c) for c in classes]
+            got = [d for d in cells if d]
+            md.append(f"| {sysname} | " + " | ".join(f"{d['recall']:.2f} / {d['false_per_min']:.0f}" if d else "-"
+                                                   for d in cells)
+                      + f" | {np.mean([d['recall'] for d in got]):.2f} / {np.mean([d['false_per_min'] for d in got]):.0f} |")
+        md.append("")
+    for name, key in (("idm-host", "regressions_vs_official"), ("The IDM head (today's default)", "head_regressions_vs_official")):
+        md += [f"Regressions of {name} against the official weights (kit, class, F, official F; "
+               f"{len(result[key])}): "
+               + (", ".join(f"{k}/{c} {f:.2f}<{b:.2f}" for k, c, f, b in result[key]) or "none"), ""]
     out_md.write_text("\n".join(md) + "\n")
     return result
 

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ending", type=float, default=0.0, metavar="P",
                    help="probability that an example's performance stops 0.3-2.5 s before its end, so it ends in "
                         "ringing tails and silence (default: %(default)s)")
+    p.add_argument("--mute", type=float, default=0.0, metavar="P",
+                   help="probability that some of an example's drum groups are silent, throughout or from a point "
+                        "on: a hi-hat alone, a kick alone, a part that enters (default: %(default)s)")
     p.add_argument("--window", type=float, default=None, metavar="S",
                    help="inference window (s) validation runs the network in; kept in best.pt's calibration "
                         "(default: idm_host.transcriber.WINDOW_S)")
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
     network = _network_sizes(args)
-    for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural), ("--ending", args.ending)):
+    for flag, value in (("--mix-kits", args.mix_kits), ("--procedural", args.procedural), ("--ending", args.ending),
+                        ("--mute", args.mute)):
         if not 0.0 <= value <= 1.0:
             raise IdmError(f"{flag} {value}: a probability between 0 and 1")
     from ..transcriber import Calibration
@@ -78,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
                              window_s=args.window, context_s=args.context)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
             "validation_kits": [k.label for k in cfg.validation_kits], "mix_kits": args.mix_kits,
-            "procedural": args.procedural, "ending": args.ending}
-    stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits, "procedural_p": args.procedural, "ending_p": args.ending}
+            "procedural": args.procedural, "ending": args.ending, "mute": args.mute}
+    stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits, "procedural_p": args.procedural, "ending_p": args.ending,
+                                     "mute_p": args.mute}
     if cfg.kit_weights:
         stream_kwargs["kit_weights"] = cfg.kit_weights
     report = train(settings, train_kits, val_kits, resume=args.resume, classes=cfg.classes, provenance=prov,

@@ -256,3 +256,60 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
         if c in ("KD", "SD", "HH_CHH") and len(firm) < len(ref) - 3:  # the allowance must stay small
             out.append(f"{c}: only {len(firm)} of the loop's {len(ref)} hits clear the threshold by {margin}")
     return out
+
+
+#: Hits per second of :func:`solo_report`'s patterns: a slow pulse, eighths and sixteenths at ~100 BPM.
+SOLO_RATES = (2.0, 4.0, 7.0)
+
+
+def solo_report(transcribe: Callable[[np.ndarray], Transcription], kits: Sequence[Any], *,
+                rates: Sequence[float] = SOLO_RATES, seconds: float = 6.0, seed: int = 5) -> dict[str, Any]:
+    """Each class of each kit played alone: does a transcriber hear that drum, and nothing else?
+
+    Per kit and class, the class's instruments (every note of the kit that maps to it, taken in turn)
+    are played alone at each of ``rates`` hits per second for ``seconds`` (dry, velocities .5-1, 5 ms
+    timing jitter), and ``transcribe`` (mono 44.1 kHz float32 -> :class:`Transcription`) runs on the
+    sum. Returns ``{kit: {class: {"recall": R of the class at 50 ms, "false_per_min": other classes'
+    hits per minute, "worst": the class that fires most, with its hits per minute}}}``. Hits in a
+    groove tell a network where the other drums are; a drum played alone (a hi-hat counting in, a
+    kick on the beat) shows whether it hears the drum or the groove (MODEL_CARD.md, session 13)."""
+    from .kits import PATTERN_NOTES
+    from .transcriber_loop import _match
+
+    sr = 44100
+    out: dict[str, Any] = {}
+    for kit in kits:
+        rng = np.random.default_rng(seed)
+        per: dict[str, Any] = {}
+        for c in kit.classes:
+            notes = [n for n in sorted(kit.instruments) if PATTERN_NOTES.get(int(n)) == c]
+            if not notes:
+                continue
+            true_n = found = 0
+            false: dict[str, int] = {}
+            minutes = 0.0
+            for r in rates:
+                ts = np.arange(0.5, seconds, 1.0 / r) + rng.normal(0.0, 0.005, size=int(np.ceil((seconds - 0.5) * r)))[
+                    : len(np.arange(0.5, seconds, 1.0 / r))]
+                x = np.zeros(int((seconds + 1.5) * sr), dtype=np.float32)
+                for i, t in enumerate(ts):
+                    inst = kit.instruments[notes[i % len(notes)]][0]
+                    v = float(rng.uniform(0.5, 1.0))
+                    s = inst.pick(v, rng) * np.float32(v)
+                    a = int(round(t * sr))
+                    b = min(x.size, a + s.size)
+                    x[a:b] += s[: b - a]
+                tr = transcribe(x)
+                got = np.array([h.time_s for h in tr.hits.get(c, ())])
+                true_n += len(ts)
+                found += len(_match(ts, got))
+                for o in tr.classes:
+                    if o != c and tr.hits[o]:
+                        false[o] = false.get(o, 0) + len(tr.hits[o])
+                minutes += x.size / sr / 60.0
+            worst = max(false, key=lambda o: false[o]) if false else None
+            per[c] = {"recall": round(found / max(true_n, 1), 3),
+                      "false_per_min": round(sum(false.values()) / minutes, 1),
+                      "worst": None if worst is None else [worst, round(false[worst] / minutes, 1)]}
+        out[kit.name] = per
+    return out

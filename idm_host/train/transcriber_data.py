@@ -2,7 +2,8 @@
 
 One example: a random kit (a training kit, augmented with probability ``kit_aug_prob``, or a
 procedural kit), a random performance (the groove generator, embellished with flams, rolls and
-ghost notes, or a blast beat, or drums scattered at random so that no class is tied to a groove),
+ghost notes, or a blast beat, or drums scattered at random so that no class is tied to a groove;
+optionally with some drum groups silent, throughout or from a point on: :func:`mute_groups`),
 played with velocity-layer jitter, recorded and mixed by :func:`~idm_host.train.recording.record`.
 Targets at the transcriber's 100 frames/s: onsets ``[K, T]`` (1 at ``round(t * 100)``), velocity
 and in-frame offset at those frames.
@@ -18,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE
-from ..classes import IDM_CLASSES
+from ..classes import IDM_CLASSES, group_of
 from ..transcriber.features import FRAME_RATE, n_frames
 from .data import playable_hits, worker_rng
 from .kits import PATTERN_NOTES, SampledKit
@@ -92,6 +93,32 @@ def scatter(rng: np.random.Generator, duration_s: float) -> Pattern:
             hits.append((t, int(rng.choice(notes)), float(rng.uniform(0.1, 1.0))))
             t += max(0.03, float(rng.exponential(1.0 / max(r, 1e-3))))
     return Pattern.from_hits(hits, duration_s, style="scatter", source="generator:scatter")
+
+
+def mute_groups(p: Pattern, rng: np.random.Generator, *, section_p: float = 0.5) -> Pattern:
+    """``p`` with some of its drum groups (kick, snare, hats, toms, cymbals) silent: each group that
+    plays is muted with probability 1/2, one group always plays on; with probability ``section_p``
+    a muted group is silent only before or only after a random point (a part that enters or drops
+    out). The hats alone counting in, a kick alone on the beat, a snare roll without its groove:
+    a groove's other drums are not there to be inferred from it (the shipped network, trained on
+    full grooves only, hears kicks and snares under a hi-hat played alone; MODEL_CARD.md, session 13)."""
+    groups = sorted({group_of(PATTERN_NOTES[int(n)]) for n in p.notes if int(n) in PATTERN_NOTES})
+    if len(groups) < 2:
+        return p
+    keep = groups[int(rng.integers(len(groups)))]
+    muted = [g for g in groups if g != keep and rng.random() < 0.5]
+    if not muted:
+        return p
+    silent = np.zeros(p.times_s.size, dtype=bool)
+    of = np.array([group_of(PATTERN_NOTES[int(n)]) if int(n) in PATTERN_NOTES else "" for n in p.notes])
+    for g in muted:
+        span = of == g
+        if rng.random() < section_p:
+            cut = float(rng.uniform(0.0, p.duration_s))
+            span &= (p.times_s < cut) if rng.random() < 0.5 else (p.times_s >= cut)
+        silent |= span
+    return Pattern(p.times_s[~silent], p.notes[~silent], p.velocities[~silent], p.duration_s,
+                   tempo_bpm=p.tempo_bpm, style=p.style, source=p.source)
 
 
 def performance(rng: np.random.Generator, duration_s: float, *, styles: Sequence[str] = STYLES) -> Pattern:
@@ -183,12 +210,14 @@ class ExampleStream:
         ending_p: probability that the performance stops :data:`ENDING_S` before the clip's end,
             so the example ends in the kit's ringing tails and then silence, with no hits there
             (a song's or a loop's end; the crops of longer performances almost never end so).
+        mute_p: probability that some of the performance's drum groups are silent (:func:`mute_groups`).
     """
 
     def __init__(self, kits: Sequence[SampledKit], *, classes: Sequence[str] = IDM_CLASSES, duration_s: float = 6.0,
                  seed: int = 0, procedural_p: float = 0.35, kit_aug_prob: float = 0.6, record_strength: float = 1.0,
                  procedural_reuse: int = 16, styles: Sequence[str] = STYLES,
-                 kit_weights: Sequence[float] | None = None, mix_p: float = 0.0, ending_p: float = 0.0):
+                 kit_weights: Sequence[float] | None = None, mix_p: float = 0.0, ending_p: float = 0.0,
+                 mute_p: float = 0.0):
         self.kits = list(kits)
         self.kit_p: np.ndarray | None = None
         if kit_weights is not None:
@@ -206,6 +235,7 @@ class ExampleStream:
         self.styles = tuple(styles)
         self.mix_p = float(mix_p)
         self.ending_p = float(ending_p)
+        self.mute_p = float(mute_p)
         self._proc: SampledKit | None = None
         self._proc_uses = 0
 
@@ -236,6 +266,9 @@ class ExampleStream:
             # the performance stops there (its times start at 0); what was played rings on
             pattern = pattern.crop(0.0, PRE_ROLL_S + self.duration_s - float(rng.uniform(*ENDING_S)))
             meta["ending"] = True
+        if self.mute_p > 0 and rng.random() < self.mute_p:  # no draw at 0, as for ending_p
+            pattern = mute_groups(pattern, rng)
+            meta["muted"] = True
         stems, hits = play(kit, pattern, self.classes, rng, start_s=PRE_ROLL_S, duration_s=self.duration_s)
         mix, rec = record(stems, self.classes, rng, strength=self.record_strength)
         on, vel, off = targets(hits, self.classes, mix.size)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from idm_host.audio import load_audio
@@ -153,3 +154,28 @@ def test_the_tiling_check_finds_where_a_network_hears_the_next_repeat():
     diff = tiling_differences(tr6, loop, repeats=20, margin=0.05)
     assert any(d.startswith("KD at 9.14 s") and "missing" in d for d in diff), diff
     assert any(d.startswith("TT_HFT at 9.14 s added") for d in diff), diff
+
+
+def test_the_solo_report_plays_each_drum_alone_and_counts_what_else_is_heard(shipped):
+    """``solo_report`` on a kit of the project's own (presets/kits/synth-electro): the shipped network
+    hears its kick played alone as a kick at every rate; a transcriber that calls every kick a snare
+    (the same network, its answer relabelled) finds none, and the report names the snare as what it
+    heard instead, at the pattern's rate."""
+    from idm_host.train.compare import SOLO_RATES, solo_report
+    from idm_host.train.kits import load_kit
+    from idm_host.types import Transcription
+
+    kit = load_kit(Path(__file__).resolve().parents[2] / "presets" / "kits" / "synth-electro")
+    only_kd = type(kit)(kit.name, {n: v for n, v in kit.instruments.items() if n in (35, 36)})
+    rep = solo_report(shipped.transcribe, [only_kd], seconds=4.0)
+    kd = rep[kit.name]["KD"]
+    assert set(rep[kit.name]) == {"KD"} and kd["recall"] >= 0.95, kd
+
+    def as_snare(x):
+        tr = shipped.transcribe(x)
+        return Transcription(tr.classes, {c: (tr.hits["KD"] if c == "SD" else ()) for c in tr.classes}, tr.duration_s)
+
+    swapped = solo_report(as_snare, [only_kd], seconds=4.0)[kit.name]["KD"]
+    assert swapped["recall"] == 0.0 and swapped["worst"][0] == "SD"
+    hits_per_min = sum(len(np.arange(0.5, 4.0, 1.0 / r)) for r in SOLO_RATES) / (3 * 5.5 / 60.0)
+    assert swapped["false_per_min"] == pytest.approx(hits_per_min * kd["recall"], rel=0.1)

@@ -12,7 +12,7 @@ from idm_host.errors import IdmError, ModelError
 from idm_host.train.kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKit
 from idm_host.train.procedural import augment_kit, change_decay, mix_kits, procedural_kit
 from idm_host.train.recording import bleed
-from idm_host.train.transcriber_data import ExampleStream, class_rates, play, targets
+from idm_host.train.transcriber_data import ExampleStream, class_rates, mute_groups, performance, play, targets
 from idm_host.train.transcriber_loop import STREAM_RATES, loss_fn, positive_weights
 from idm_host.transcriber import (Calibration, Transcriber, gate_passed, pick_peaks, record_gate,
                                   save_transcriber)
@@ -124,6 +124,49 @@ def test_an_ended_example_has_no_hits_in_its_last_moments():
     # ending_p=0 draws nothing: the stream is the one made before the option existed
     same = [stream(ending_p=0.0).example(np.random.default_rng(s)) for s in range(3)]
     assert all(np.array_equal(a.audio, b.audio) and "ending" not in b.meta for a, b in zip(plain, same))
+
+
+def test_muted_groups_fall_silent_throughout_or_from_a_point_and_one_always_plays():
+    from idm_host.classes import group_of
+    from idm_host.train.kits import PATTERN_NOTES
+
+    def groups(p, lo=0.0, hi=np.inf):
+        keep = (p.times_s >= lo) & (p.times_s < hi)
+        return {group_of(PATTERN_NOTES[int(n)]) for n in p.notes[keep] if int(n) in PATTERN_NOTES}
+
+    rng = np.random.default_rng(3)
+    whole = sections = 0
+    for _ in range(300):
+        p = performance(rng, 6.0)
+        q = mute_groups(p, rng)
+        assert groups(q) and groups(q) <= groups(p)
+        # what stays is p's own hits, untouched
+        kept = set(zip(q.times_s.tolist(), q.notes.tolist(), q.velocities.tolist()))
+        assert kept <= set(zip(p.times_s.tolist(), p.notes.tolist(), p.velocities.tolist()))
+        for g in groups(p):
+            n_p = sum(1 for n in p.notes if int(n) in PATTERN_NOTES and group_of(PATTERN_NOTES[int(n)]) == g)
+            n_q = sum(1 for n in q.notes if int(n) in PATTERN_NOTES and group_of(PATTERN_NOTES[int(n)]) == g)
+            if n_q == 0 and n_p > 0:
+                whole += 1
+            elif 0 < n_q < n_p:  # silent before or after one point: its hits are one run of p's
+                t_p = np.sort([t for t, n in zip(p.times_s, p.notes) if int(n) in PATTERN_NOTES
+                               and group_of(PATTERN_NOTES[int(n)]) == g])
+                t_q = np.sort([t for t, n in zip(q.times_s, q.notes) if int(n) in PATTERN_NOTES
+                               and group_of(PATTERN_NOTES[int(n)]) == g])
+                i = int(np.searchsorted(t_p, t_q[0]))
+                assert np.array_equal(t_p[i:i + t_q.size], t_q) and (i == 0 or i + t_q.size == t_p.size)
+                sections += 1
+    assert whole > 100 and sections > 50  # both kinds happen, often
+    # through the stream: mute_p=1 marks every example and silences groups; 0 draws nothing
+    kit = _sine_kit()
+    rng = np.random.default_rng(4)
+    ex = [ExampleStream([kit], procedural_p=0.0, kit_aug_prob=0.0, record_strength=0.0, mute_p=1.0).example(rng)
+          for _ in range(3)]
+    assert all(e.meta.get("muted") for e in ex)
+    a = ExampleStream([kit], procedural_p=0.0, kit_aug_prob=0.0, record_strength=0.0).example(np.random.default_rng(9))
+    b = ExampleStream([kit], procedural_p=0.0, kit_aug_prob=0.0, record_strength=0.0,
+                      mute_p=0.0).example(np.random.default_rng(9))
+    assert np.array_equal(a.audio, b.audio) and "muted" not in b.meta
 
 
 def test_kit_augmentation_shifts_pitch_and_decay_as_asked():
@@ -672,6 +715,7 @@ def test_a_network_with_more_pooling_blocks_than_bands_is_refused():
                                             (["--procedural", "1.5"], "--procedural 1.5: a probability"),
                                             (["--mix-kits", "-0.1"], "--mix-kits -0.1: a probability"),
                                             (["--ending", "2"], "--ending 2.0: a probability"),
+                                            (["--mute", "-1"], "--mute -1.0: a probability"),
                                             (["--window", "0.1"], "the window lies in")])
 def test_train_transcriber_refuses_bad_network_sizes_before_loading_anything(tmp_path, capsys, flags, message):
     from idm_host.cli import main
