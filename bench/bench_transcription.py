@@ -8,6 +8,7 @@ training run's validation clips, seed 777):
   plus the true hits through our stems;
 - ``recorded``: per validation kit, 12 dry and 12 recorded clips (bleed, overheads, room, bus,
   residue; seed 778): onset figures only;
+- ``tiled_loop``: the bundled loop tiled 20 times, the hits that differ from the loop alone's;
 - ``solo``: each drum of each validation kit played alone (:func:`idm_host.train.compare.solo_report`):
   the drum's recall and the other classes' hits per minute.
 
@@ -53,7 +54,7 @@ def _systems(transcriber: str | None):
 def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
     import numpy as np
 
-    from idm_host.train.compare import compare, compare_recorded, regressions, solo_report, table
+    from idm_host.train.compare import compare, compare_recorded, regressions, solo_report, table, tiled_changes
     from idm_host.train.data import Augment, DataConfig, render_dataset
     from idm_host.train.patterns import PatternSource
     from idm_host.train.transcriber_loop import validation_clips
@@ -80,11 +81,13 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
 
     loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100)
     x = np.tile(loop.mono(), int(np.ceil(180 * 44100 / loop.samples.shape[1])))[: 180 * 44100]
+    tiled = {name: tiled_changes(lambda x, sep=sep: sep.transcribe(x[None], sample_rate=44100), loop.mono())
+             for name, sep in systems.items()}
     tr = systems["idm-host"].transcriber
     t = time.perf_counter()
     tr.transcribe(x)
     rtf = 180.0 / (time.perf_counter() - t)
-    result = {"rendered": rendered, "recorded": recorded, "solo": solo, "transcriber_x_realtime_3min": round(rtf, 1),
+    result = {"rendered": rendered, "recorded": recorded, "solo": solo, "tiled_loop": tiled, "transcriber_x_realtime_3min": round(rtf, 1),
               "wall_s": round(time.time() - t0, 1),
               "regressions_vs_official": regressions(rendered, "idm-host", "official IDM"),
               "head_regressions_vs_official": regressions(rendered, "IDM head (old default)", "official IDM")}
@@ -96,14 +99,20 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
           f"`.venv/bin/python -m bench.bench_transcription` ({time.strftime('%Y-%m-%d')}; transcriber "
           f"{Path(transcriber).name if transcriber else 'shipped default'}; {rtf:.0f}x real time on 3 min).", "",
           "## Rendered clips (stems known; room/compression per stem): groups", "", table(rendered, groups),
-          "## Rendered clips: the 9 classes", "", table(rendered, classes), "## Velocities (median predicted/true, correlation)", ""]
+          "## Rendered clips: the 9 classes", "", table(rendered, classes),
+          "## Velocities (median predicted/true, correlation)", "",
+          "In brackets: the correlation of the true velocities with each hit's own true stem's peak level (over the "
+          "mix's peak; `stem_level_velocities`), what the drum's level alone says about its velocity on these clips "
+          "(per-class gains, per-stem compression and room vary from clip to clip).", ""]
     for kit, row in rendered.items():
         if not isinstance(row, dict):
             continue
         cells = []
         for c in ("KD", "SD", "HH"):
             v = row["idm-host"].get(c, {})
-            cells.append(f"{c} {v.get('velocity_ratio', float('nan')):.2f} / {v.get('velocity_corr', float('nan')):.2f}")
+            lv = row.get("stem level", {}).get(c, {}).get("velocity_corr", float("nan"))
+            cells.append(f"{c} {v.get('velocity_ratio', float('nan')):.2f} / {v.get('velocity_corr', float('nan')):.2f}"
+                         f" ({lv:.2f})")
         md.append(f"- {kit}: " + "; ".join(cells))
     md += ["", "## Recorded clips (bleed, overheads, room, bus, residue): onset F per group", ""]
     for kit, row in recorded.items():
@@ -125,6 +134,15 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
                                                    for d in cells)
                       + f" | {np.mean([d['recall'] for d in got]):.2f} / {np.mean([d['false_per_min'] for d in got]):.0f} |")
         md.append("")
+    md += ["## The bundled loop tiled 20 times: hits that differ from the loop alone's", "",
+           "Over the 20 repeats, within 15 ms (`tiled_changes`); per repeat the loop alone has "
+           f"{sum(v['alone'] for v in next(iter(tiled.values())).values())} hits.", "",
+           "| system | missing | added | classes that differ (alone / missing / added) |", "|---|---|---|---|"]
+    for name, t in tiled.items():
+        diff = ", ".join(f"{c} {v['alone']}/{v['missing']}/{v['added']}" for c, v in t.items() if v["missing"] or v["added"])
+        md.append(f"| {name} | {sum(v['missing'] for v in t.values())} | {sum(v['added'] for v in t.values())} | "
+                  f"{diff or 'none'} |")
+    md.append("")
     for name, key in (("idm-host", "regressions_vs_official"), ("The IDM head (today's default)", "head_regressions_vs_official")):
         md += [f"Regressions of {name} against the official weights (kit, class, F, official F; "
                f"{len(result[key])}): "

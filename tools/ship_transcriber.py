@@ -10,6 +10,7 @@ A candidate must first get the bundled loop's hits in every repeat of the loop t
 `--groups TT,CY` lets a group's classes share the peaks of their summed probability (fitted).
 `--blend W` blends the default IDM model's onset head into the network's probabilities
 (W x network + (1 - W) x head, every class), fitted and checked as the engine runs it.
+`--dry-run` fits and checks a candidate the same way and prints the result without writing anything.
 Shipping drops any ship gate: `python -m bench.bench_transcription --record-gate` measures the
 shipped weights against the official ones and records it (the engine uses the network by default
 only with a passed gate for those very weights and thresholds).
@@ -63,6 +64,8 @@ def main(argv=None) -> int:
                     help="drum groups (TT, CY, ...) whose classes may share the peaks of their summed probability, "
                          "each peak going to the most probable class (fitted where it helps; default: none)")
     ap.add_argument("--force", action="store_true", help="ship even where the tiled-loop check finds differences")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="fit and check as for shipping, print the result, write nothing")
     a = ap.parse_args(argv)
     src = Path(a.weights)
     meta = json.loads(src.with_suffix(".json").read_text())
@@ -108,6 +111,10 @@ def main(argv=None) -> int:
         if not a.force:
             print("not shipped (--force ships it anyway)", file=sys.stderr)
             return 1
+    if a.dry_run:
+        print(json.dumps({"dry_run": True, "score": round(score, 4), "tiling_differences": len(diff),
+                          "calibration": rep["calibration"]}, indent=1))
+        return 0
     digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network, calibration=refit.calibration,
                               extra=extra)
     print(json.dumps({"sha256": digest, "score": round(score, 4), "calibration": rep["calibration"]}, indent=1))

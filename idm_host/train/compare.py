@@ -88,6 +88,29 @@ def _summary(results: Mapping[str, Any], pairs: list, classes: Sequence[str], pe
     return out
 
 
+def stem_level_velocities(clip: ClipData, window_s: float = 0.05) -> dict[str, list[tuple[float, float]]]:
+    """The clip's true hits, each with the peak amplitude of its own class's true stem over the
+    ``window_s`` after it (up to the class's next hit), over the mix's peak, as its velocity: what a
+    reading of the drum's level alone (no timbre, no bleed) says about how hard it was hit. Its
+    correlation with the true velocities tells how much of a velocity the rendered level carries."""
+    sr = clip.sample_rate
+    peak = float(np.abs(clip.mixture).max()) or 1.0
+    out: dict[str, list[tuple[float, float]]] = {}
+    for ci, c in enumerate(clip.classes):
+        hits = clip.transcription.hits.get(c, ())
+        stem = clip.stems[ci]
+        rows = []
+        for i, h in enumerate(hits):
+            a = int(round(h.time_s * sr))
+            b = a + int(window_s * sr)
+            if i + 1 < len(hits):
+                b = min(b, int(round(hits[i + 1].time_s * sr)))
+            seg = stem[a:max(b, a + 1)]
+            rows.append((h.time_s, float(np.abs(seg).max() / peak) if seg.size else 0.0))
+        out[c] = rows
+    return out
+
+
 def compare(datasets: Mapping[str, str | Path], systems: Mapping[str, Any], *, stems_separator: Any = None,
             peer: bool = True, true_hits: bool = True, progress: Callable[[str], None] | None = None
             ) -> dict[str, Any]:
@@ -100,6 +123,8 @@ def compare(datasets: Mapping[str, str | Path], systems: Mapping[str, Any], *, s
     stems_sep = stems_separator or next(iter(systems.values()))
     for kit, folder in datasets.items():
         row: dict[str, Any] = {}
+        clips, classes = dataset_clips(folder)
+        data = [load_clip(c, classes) for c in clips]
         for name, sep in systems.items():
             rec = _Recorder(separator_predictor(sep))
             res = evaluate(folder, rec, system=name)
@@ -110,9 +135,10 @@ def compare(datasets: Mapping[str, str | Path], systems: Mapping[str, Any], *, s
             rec = _Recorder(separator_predictor(stems_sep, use_true_hits=True))
             res = evaluate(folder, rec, system="true hits")
             row["true hits"] = _summary(res, rec.pairs, res["classes"].keys(), peer=False)
+            level = score_hits([(_hits(d.transcription), stem_level_velocities(d)) for d in data], classes)
+            row["stem level"] = {c: {"velocity_corr": level[c]["velocity_corr"]} for c in level
+                                 if "velocity_corr" in level[c]}
         if peer:
-            clips, classes = dataset_clips(folder)
-            data = [load_clip(c, classes) for c in clips]
             try:
                 answers, timing = run_adtof([d.mixture for d in data])
             except IdmError as exc:
@@ -195,6 +221,9 @@ def table(results: Mapping[str, Any], names: Sequence[str]) -> str:
         lines += [f"**{kit}** (F / SDR dB)", "", "| system | " + " | ".join(names) + " |",
                   "|---|" + "---|" * len(names)]
         for sysname, m in row.items():
+            if not isinstance(m, Mapping) or not any(isinstance(m.get(n), Mapping) and m[n].get("F") is not None
+                                                     for n in names):
+                continue  # velocities only (the stem level) or nothing of these names
             cells = []
             for n in names:
                 v = m.get(n) if isinstance(m, Mapping) else None
@@ -312,4 +341,28 @@ def solo_report(transcribe: Callable[[np.ndarray], Transcription], kits: Sequenc
                       "false_per_min": round(sum(false.values()) / minutes, 1),
                       "worst": None if worst is None else [worst, round(false[worst] / minutes, 1)]}
         out[kit.name] = per
+    return out
+
+
+def tiled_changes(transcribe: Callable[[np.ndarray], Transcription], loop: np.ndarray, *, repeats: int = 20,
+                  tolerance_s: float = 0.0151) -> dict[str, dict[str, int]]:
+    """Per class, how many of the loop alone's hits are missing from the repeats of ``loop`` (mono
+    44.1 kHz) tiled ``repeats`` times, and how many hits the repeats add, within ``tolerance_s``
+    (a frame and a half of the coarser grid: 15 ms), summed over the repeats. Unlike
+    :func:`tiling_differences` it needs no probabilities, so any transcriber can be measured
+    (``transcribe``: mono float32 -> :class:`Transcription`); the same audio should get the same hits."""
+    loop = np.asarray(loop, dtype=np.float32)
+    dur = loop.size / 44100
+    alone = transcribe(loop)
+    tiled = transcribe(np.tile(loop, repeats))
+    out: dict[str, dict[str, int]] = {}
+    for c in alone.classes:
+        ref = np.array([h.time_s for h in alone.hits[c]])
+        got = np.array([h.time_s for h in tiled.hits.get(c, ())])
+        missing = added = 0
+        for r in range(repeats):
+            part = got[(got >= r * dur - 0.005) & (got < (r + 1) * dur - 0.005)] - r * dur
+            missing += sum(1 for t in ref if np.min(np.abs(part - t), initial=1.0) > tolerance_s)
+            added += sum(1 for t in part if np.min(np.abs(ref - t), initial=1.0) > tolerance_s)
+        out[c] = {"alone": int(ref.size), "missing": int(missing), "added": int(added)}
     return out

@@ -179,3 +179,33 @@ def test_the_solo_report_plays_each_drum_alone_and_counts_what_else_is_heard(shi
     assert swapped["recall"] == 0.0 and swapped["worst"][0] == "SD"
     hits_per_min = sum(len(np.arange(0.5, 4.0, 1.0 / r)) for r in SOLO_RATES) / (3 * 5.5 / 60.0)
     assert swapped["false_per_min"] == pytest.approx(hits_per_min * kd["recall"], rel=0.1)
+
+
+def test_tiled_changes_counts_what_differs_between_the_repeats_and_the_loop_alone():
+    """The shipped network (as the engine runs it, the IDM head blended in) gets the same kicks in 6
+    repeats of the bundled loop; a transcriber that loses every kick after 60 s (the same, its answer
+    cut) is counted missing the loop's kicks from there on, and adds none."""
+    from idm_host.engine import Separator
+    from idm_host.train.compare import tiled_changes
+    from idm_host.types import Transcription
+
+    sep = Separator("default", transcriber="default")
+    loop = load_audio(LOOP, sample_rate=44100).mono()
+    dur = loop.size / 44100
+
+    def transcribe(x):
+        return sep.transcribe(x[None], sample_rate=44100)
+
+    def cut(x):
+        tr = transcribe(x)
+        return Transcription(tr.classes, {c: tuple(h for h in tr.hits[c] if c != "KD" or h.time_s < 60.0)
+                                          for c in tr.classes}, tr.duration_s)
+
+    full = tiled_changes(transcribe, loop, repeats=6)["KD"]
+    assert full["alone"] >= 10 and full["missing"] == full["added"] == 0, full
+    lost = tiled_changes(cut, loop, repeats=6)["KD"]
+    after = sum(1 for r in range(6) if r * dur >= 60.0)
+    kd = [h.time_s for h in transcribe(loop).hits["KD"]]
+    straddling = next(r for r in range(6) if (r + 1) * dur > 60.0)  # the repeat 60 s falls in keeps its early kicks
+    expected = after * len(kd) + sum(1 for t in kd if straddling * dur + t >= 60.0) * (straddling * dur < 60.0)
+    assert lost["missing"] == expected and lost["added"] == 0, (lost, expected)
