@@ -108,13 +108,13 @@ def main(argv=None) -> int:
         print(f"{src}: the loop tiled 20 times gets other hits than the loop alone ({len(diff)}):", file=sys.stderr)
         for line in diff[:12]:
             print("  " + line, file=sys.stderr)
-        if not a.force:
+        if not a.force and not a.dry_run:
             print("not shipped (--force ships it anyway)", file=sys.stderr)
             return 1
     if a.dry_run:
         print(json.dumps({"dry_run": True, "score": round(score, 4), "tiling_differences": len(diff),
                           "calibration": rep["calibration"]}, indent=1))
-        return 0
+        return 1 if diff and not a.force else 0
     digest = save_transcriber(DEFAULT_DIR / "transcriber.pt", model.network, calibration=refit.calibration,
                               extra=extra)
     print(json.dumps({"sha256": digest, "score": round(score, 4), "calibration": rep["calibration"]}, indent=1))
