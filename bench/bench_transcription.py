@@ -74,15 +74,14 @@ def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
                            progress=lambda m: print(m, file=sys.stderr))
     rec_clips = validation_clips(kits, clips_per_condition=clips, seed=778)
     recorded = compare_recorded(rec_clips, {k: v for k, v in systems.items()})
-    solo = {name: solo_report(lambda x, sep=sep: sep.transcribe(x[None], sample_rate=44100), kits)
-            for name, sep in systems.items()}
+    mono = {name: (lambda x, sep=sep: sep.transcribe(x[None], sample_rate=44100)) for name, sep in systems.items()}
+    solo = {name: solo_report(f, kits) for name, f in mono.items()}
     # speed: the transcriber alone on 3 minutes of the bundled loop, process warm
     from idm_host.audio import load_audio
 
     loop = load_audio(ROOT / "examples" / "drum-loop.flac", sample_rate=44100)
     x = np.tile(loop.mono(), int(np.ceil(180 * 44100 / loop.samples.shape[1])))[: 180 * 44100]
-    tiled = {name: tiled_changes(lambda x, sep=sep: sep.transcribe(x[None], sample_rate=44100), loop.mono())
-             for name, sep in systems.items()}
+    tiled = {name: tiled_changes(f, loop.mono()) for name, f in mono.items()}
     tr = systems["idm-host"].transcriber
     t = time.perf_counter()
     tr.transcribe(x)

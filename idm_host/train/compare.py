@@ -123,8 +123,9 @@ def compare(datasets: Mapping[str, str | Path], systems: Mapping[str, Any], *, s
     stems_sep = stems_separator or next(iter(systems.values()))
     for kit, folder in datasets.items():
         row: dict[str, Any] = {}
-        clips, classes = dataset_clips(folder)
-        data = [load_clip(c, classes) for c in clips]
+        if true_hits or peer:
+            clips, classes = dataset_clips(folder)
+            data = [load_clip(c, classes) for c in clips]
         for name, sep in systems.items():
             rec = _Recorder(separator_predictor(sep))
             res = evaluate(folder, rec, system=name)
@@ -226,7 +227,7 @@ def table(results: Mapping[str, Any], names: Sequence[str]) -> str:
                 continue  # velocities only (the stem level) or nothing of these names
             cells = []
             for n in names:
-                v = m.get(n) if isinstance(m, Mapping) else None
+                v = m.get(n)
                 if not v or v.get("F") is None:
                     cells.append("-")
                 else:
@@ -235,6 +236,12 @@ def table(results: Mapping[str, Any], names: Sequence[str]) -> str:
             lines.append(f"| {sysname} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _repeat(times: np.ndarray, r: int, dur: float) -> np.ndarray:
+    """The hit times of ``times`` (s, in a loop tiled back to back) that fall in repeat ``r`` of a loop
+    ``dur`` long, relative to that repeat's start (a hit 5 ms before a repeat's start counts to it)."""
+    return times[(times >= r * dur - 0.005) & (times < (r + 1) * dur - 0.005)] - r * dur
 
 
 def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20, margin: float = 0.05,
@@ -273,7 +280,7 @@ def tiling_differences(transcriber: Any, loop: np.ndarray, *, repeats: int = 20,
         ref = np.array([h.time_s for h in alone.hits[c]])
         got = np.array([h.time_s for h in tiled.hits[c]])
         for r in range(repeats):
-            part = got[(got >= r * dur - 0.005) & (got < (r + 1) * dur - 0.005)] - r * dur
+            part = _repeat(got, r, dur)
             for f, v in firm:
                 t = float(ref[np.argmin(np.abs(ref - f / FRAME_RATE))])
                 if np.min(np.abs(part - t), initial=1.0) > 0.0101:
@@ -318,8 +325,8 @@ def solo_report(transcribe: Callable[[np.ndarray], Transcription], kits: Sequenc
             false: dict[str, int] = {}
             minutes = 0.0
             for r in rates:
-                ts = np.arange(0.5, seconds, 1.0 / r) + rng.normal(0.0, 0.005, size=int(np.ceil((seconds - 0.5) * r)))[
-                    : len(np.arange(0.5, seconds, 1.0 / r))]
+                grid = np.arange(0.5, seconds, 1.0 / r)
+                ts = grid + rng.normal(0.0, 0.005, size=grid.size)
                 x = np.zeros(int((seconds + 1.5) * sr), dtype=np.float32)
                 for i, t in enumerate(ts):
                     inst = kit.instruments[notes[i % len(notes)]][0]
@@ -361,7 +368,7 @@ def tiled_changes(transcribe: Callable[[np.ndarray], Transcription], loop: np.nd
         got = np.array([h.time_s for h in tiled.hits.get(c, ())])
         missing = added = 0
         for r in range(repeats):
-            part = got[(got >= r * dur - 0.005) & (got < (r + 1) * dur - 0.005)] - r * dur
+            part = _repeat(got, r, dur)
             missing += sum(1 for t in ref if np.min(np.abs(part - t), initial=1.0) > tolerance_s)
             added += sum(1 for t in part if np.min(np.abs(ref - t), initial=1.0) > tolerance_s)
         out[c] = {"alone": int(ref.size), "missing": int(missing), "added": int(added)}

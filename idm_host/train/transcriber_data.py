@@ -102,7 +102,8 @@ def mute_groups(p: Pattern, rng: np.random.Generator, *, section_p: float = 0.5)
     out). The hats alone counting in, a kick alone on the beat, a snare roll without its groove:
     a groove's other drums are not there to be inferred from it (the shipped network, trained on
     full grooves only, hears kicks and snares under a hi-hat played alone; MODEL_CARD.md, session 13)."""
-    groups = sorted({group_of(PATTERN_NOTES[int(n)]) for n in p.notes if int(n) in PATTERN_NOTES})
+    of = np.array([group_of(PATTERN_NOTES[int(n)]) if int(n) in PATTERN_NOTES else "" for n in p.notes])
+    groups = sorted(set(of.tolist()) - {""})
     if len(groups) < 2:
         return p
     keep = groups[int(rng.integers(len(groups)))]
@@ -110,7 +111,6 @@ def mute_groups(p: Pattern, rng: np.random.Generator, *, section_p: float = 0.5)
     if not muted:
         return p
     silent = np.zeros(p.times_s.size, dtype=bool)
-    of = np.array([group_of(PATTERN_NOTES[int(n)]) if int(n) in PATTERN_NOTES else "" for n in p.notes])
     for g in muted:
         span = of == g
         if rng.random() < section_p:
