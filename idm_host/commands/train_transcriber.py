@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: idm_host.transcriber.WINDOW_S)")
     p.add_argument("--context", type=float, default=None, metavar="S",
                    help="context (s) on either side of each validation window (default: CONTEXT_S)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the data stream and batch draws (default: the data config's); a run started "
+                        "from another's weights with a new seed sees other examples than that run began with")
+    p.add_argument("--tiling-loop", metavar="AUDIO", default=None,
+                   help="each validation also tiles this loop 20 times; a candidate whose repeats get other hits "
+                        "than the loop alone is never kept as best.pt (the check a shipped network must pass; "
+                        "tools/ship_transcriber.py uses examples/drum-loop.flac)")
     p.add_argument("--json", action="store_true", help="print the best report as JSON")
 
 
@@ -77,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     train_kits = [k.load() for k in cfg.kits]
     val_kits = [k.load() for k in cfg.validation_kits]
     settings = TrainSettings(out=args.out, steps=args.steps, max_minutes=args.max_minutes, batch=args.batch_size,
-                             lr=args.lr, validate_every=args.validate_every, threads=args.threads, seed=cfg.seed,
+                             lr=args.lr, validate_every=args.validate_every, threads=args.threads,
+                             seed=cfg.seed if args.seed is None else args.seed,
                              balance_classes=not args.no_balance, network=network,
-                             window_s=args.window, context_s=args.context)
+                             window_s=args.window, context_s=args.context, tiling_loop=args.tiling_loop)
     prov = {"data_config": str(args.data), "train_kits": list(cfg.kit_names), "kit_weights": cfg.kit_weights,
             "validation_kits": [k.label for k in cfg.validation_kits], "mix_kits": args.mix_kits,
-            "procedural": args.procedural, "ending": args.ending, "mute": args.mute}
+            "procedural": args.procedural, "ending": args.ending, "mute": args.mute,
+            "tiling_loop": args.tiling_loop}
     stream_kwargs: dict[str, Any] = {"mix_p": args.mix_kits, "procedural_p": args.procedural, "ending_p": args.ending,
                                      "mute_p": args.mute}
     if cfg.kit_weights:

@@ -89,6 +89,11 @@ class TrainSettings:
     #: keeps (None: ``idm_host.transcriber.WINDOW_S`` / ``CONTEXT_S``)
     window_s: float | None = None
     context_s: float | None = None
+    #: a loop (audio file) every validation also tiles ``tiling_repeats`` times: a candidate whose
+    #: hits differ between the repeats and the loop alone (``compare.tiling_differences``, the check
+    #: the shipped network is held to) is logged but never becomes best.pt (None: no such check)
+    tiling_loop: str | None = None
+    tiling_repeats: int = 20
 
 
 # ------------------------------------------------------------------ data
@@ -485,6 +490,11 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
     best_report: dict[str, Any] = {}
     total_steps = step + settings.steps
     pos_weight = positive_weights(classes) if settings.balance_classes else None
+    tiling_loop = None
+    if settings.tiling_loop is not None:
+        from ..audio import load_audio
+
+        tiling_loop = load_audio(settings.tiling_loop, sample_rate=44100).mono()
 
     def lr_at(s: int) -> float:  # warm-up, then cosine to 10 % over the planned run
         warm = 200
@@ -499,14 +509,23 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
         model = Transcriber(chosen, Calibration().with_window(settings.window_s, settings.context_s),
                             name="candidate")
         rep = evaluate_transcriber(model, val, fit=True)
-        net.train()
         score = selection_score(rep["results"], classes)
         row = {"step": step, "validation_score": round(score, 4), "elapsed_s": round(elapsed(), 1),
                "all": {k: v["F"] for k, v in rep["results"]["all"].items()}}
+        diffs: list[str] = []
+        if tiling_loop is not None:
+            from .compare import tiling_differences
+
+            fitted = Transcriber(chosen, Calibration.from_dict(rep["calibration"]), name="candidate")
+            diffs = tiling_differences(fitted, tiling_loop, repeats=settings.tiling_repeats)
+            row["tiling_differences"] = len(diffs)
+            rep["tiling_differences"] = diffs[:20]
+        net.train()
         with open(log_path, "a") as f:
             f.write(json.dumps(row) + "\n")
-        log.info("step %d validation %.4f (best %.4f) %s", step, score, best, row["all"])
-        if score > best:
+        log.info("step %d validation %.4f (best %.4f)%s %s", step, score, best,
+                 f" tiling differences {len(diffs)}" if tiling_loop is not None else "", row["all"])
+        if score > best and not diffs:
             best = score
             best_report = {"step": step, "score": score, **rep}
             save_transcriber(out / "best.pt", chosen, calibration=Calibration.from_dict(rep["calibration"]),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -756,3 +757,29 @@ def test_spectral_metal_decays_highs_first_and_blooms_when_asked():
     y = spectral_metal(np.random.default_rng(0), 2.0, 0.5, 500, 16000, 0.5, slope=1.0, strike=0.0, bloom_s=0.05)
     assert band_db(y, 8000, 16000, 0.0, 0.02) < band_db(x, 8000, 16000, 0.0, 0.02) - 3.0
 
+
+
+def test_a_candidate_that_fails_the_tiled_loop_check_is_logged_but_never_kept_as_best(tmp_path):
+    """With ``tiling_loop`` every validation also tiles that loop and logs how many hits differ
+    between the repeats and the loop alone; best.pt and best-report.json come only from a
+    validation with none (the check tools/ship_transcriber.py holds a shipped network to)."""
+    from idm_host.train.kits import synthetic_kit
+    from idm_host.train.transcriber_loop import TrainSettings, train
+
+    kits, val = [synthetic_kit(1)], [synthetic_kit(2)]
+    loop = Path(__file__).resolve().parents[2] / "examples" / "drum-loop.flac"
+    fast = dict(batch=2, new_per_step=1, pool=8, min_pool=2, validate_every=1, threads=1, log_every=1,
+                duration_s=2.0, network={"conv": (4, 4), "proj": 8, "hidden": 8, "gru_layers": 1},
+                window_s=2.0, context_s=0.5, tiling_loop=str(loop), tiling_repeats=3)
+    run = tmp_path / "run"
+    train(TrainSettings(out=str(run), steps=3, **fast), kits, val)
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    checked = [r for r in rows if "validation_score" in r]
+    assert len(checked) == 4 and all(isinstance(r["tiling_differences"], int) for r in checked)
+    clean = [r for r in checked if r["tiling_differences"] == 0]
+    assert (run / "best.pt").exists() == bool(clean)
+    if clean:
+        report = json.loads((run / "best-report.json").read_text())
+        assert round(report["score"], 4) == max(r["validation_score"] for r in clean)
+        assert report["step"] in {r["step"] for r in clean}
+        assert report["tiling_differences"] == []
