@@ -54,9 +54,10 @@ def _systems(transcriber: str | None):
 def measure(transcriber: str | None, out_md: Path, clips: int = 12) -> dict:
     import numpy as np
 
-    from idm_host.train.compare import compare, compare_recorded, regressions, solo_report, table, tiled_changes
+    from idm_host.train.compare import compare, compare_recorded, regressions, solo_report, table
     from idm_host.train.data import Augment, DataConfig, render_dataset
     from idm_host.train.patterns import PatternSource
+    from idm_host.train.tiling import tiled_changes
     from idm_host.train.transcriber_loop import validation_clips
 
     cfg = DataConfig.load(VAL_CONFIG)

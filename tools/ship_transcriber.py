@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from idm_host.audio import load_audio
     from idm_host.classes import GROUPS
     from idm_host.models import DEFAULT_DIR
-    from idm_host.train.compare import tiling_differences
+    from idm_host.train.tiling import tiling_differences
     from idm_host.train.data import DataConfig
     from idm_host.train.transcriber_loop import evaluate_transcriber, selection_score, validation_clips
     from idm_host.transcriber import Calibration, Transcriber, save_transcriber

@@ -35,6 +35,7 @@ from ..transcriber import Calibration, Transcriber, pick_peaks, save_transcriber
 from ..transcriber.features import FRAME_RATE, spectrogram
 from ..transcriber.network import CRNN, TranscriberConfig
 from .kits import SampledKit
+from .tiling import tiling_differences
 from .transcriber_data import ExampleStream
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class TrainSettings:
     window_s: float | None = None
     context_s: float | None = None
     #: a loop (audio file) every validation also tiles ``tiling_repeats`` times: a candidate whose
-    #: hits differ between the repeats and the loop alone (``compare.tiling_differences``, the check
+    #: hits differ between the repeats and the loop alone (``tiling.tiling_differences``, the check
     #: the shipped network is held to) is logged but never becomes best.pt (None: no such check)
     tiling_loop: str | None = None
     tiling_repeats: int = 20
@@ -514,8 +515,6 @@ def train(settings: TrainSettings, train_kits: Sequence[SampledKit], val_kits: S
                "all": {k: v["F"] for k, v in rep["results"]["all"].items()}}
         diffs: list[str] = []
         if tiling_loop is not None:
-            from .compare import tiling_differences
-
             fitted = Transcriber(chosen, Calibration.from_dict(rep["calibration"]), name="candidate")
             diffs = tiling_differences(fitted, tiling_loop, repeats=settings.tiling_repeats)
             row["tiling_differences"] = len(diffs)

@@ -137,7 +137,7 @@ def test_a_loop_tiled_20_times_gets_the_loop_alones_hits_in_every_repeat(shipped
     shipped calibration says so (the head hears the loop's ends differently too).
     """
     from idm_host.engine import Separator
-    from idm_host.train.compare import tiling_differences
+    from idm_host.train.tiling import tiling_differences
 
     sep = Separator("default", transcriber=None)
     loop = load_audio(LOOP, sample_rate=44100).mono()
@@ -147,7 +147,7 @@ def test_a_loop_tiled_20_times_gets_the_loop_alones_hits_in_every_repeat(shipped
 def test_the_tiling_check_finds_where_a_network_hears_the_next_repeat():
     """tr6's weights (kept, not shipped) hear the loop's last two kicks as floor toms when the next
     repeat follows: the check names them, so passing it above means something."""
-    from idm_host.train.compare import tiling_differences
+    from idm_host.train.tiling import tiling_differences
 
     tr6 = Transcriber.load(Path(__file__).resolve().parents[2] / "train" / "checkpoints" / "transcriber-tr6-best.pt")
     loop = load_audio(LOOP, sample_rate=44100).mono()
@@ -186,7 +186,7 @@ def test_tiled_changes_counts_what_differs_between_the_repeats_and_the_loop_alon
     repeats of the bundled loop; a transcriber that loses every kick after 60 s (the same, its answer
     cut) is counted missing the loop's kicks from there on, and adds none."""
     from idm_host.engine import Separator
-    from idm_host.train.compare import tiled_changes
+    from idm_host.train.tiling import tiled_changes
     from idm_host.types import Transcription
 
     sep = Separator("default", transcriber="default")
