@@ -97,13 +97,15 @@ def _name(s: str) -> bytes:
     return s.encode("latin-1")[:19].ljust(20, b"\0")
 
 
-def write_sf2(path: Path, *, sample_rate: int = 22050) -> Path:
+def write_sf2(path: Path, *, sample_rate: int = 22050, hat_name: str = "hat") -> Path:
     """An SF2 with a melodic preset (bank 0) and a drum preset 'Tiny Drums' (bank 128, program 0):
     kick on keys 35-36 with two velocity layers (1-63 soft, 64-127 hard), snare on 38 at -6 dB
     (attenuation 60 cB), closed hat on 42. Samples are 16-bit at ``sample_rate`` with root keys so
-    that each key plays at its recorded pitch (the kick is rooted at 36, so key 35 is a semitone down)."""
+    that each key plays at its recorded pitch (the kick is rooted at 36, so key 35 is a semitone down).
+    ``hat_name`` names the sample on key 42 (``Timpani 2``: the GS Orchestra set's layout, where a GM
+    kit's hats and toms are timpani)."""
     sounds = [("kick_soft", drum("kick", 0.4, 0.2)), ("kick_hard", drum("kick", 0.9, 0.2)),
-              ("snare", drum("snare", 0.8, 0.2)), ("hat", drum("hat", 0.5, 0.1))]
+              ("snare", drum("snare", 0.8, 0.2)), (hat_name, drum("hat", 0.5, 0.1))]
     smpl = b""
     shdr = b""
     pos = 0

@@ -1,6 +1,8 @@
 """Kit loaders on tiny kits the tests write: Hydrogen, SFZ, SF2, one-shot folder; and bad kits."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,25 @@ def test_sf2_kit(tmp_path):
     assert load_sf2_kit(path, "tiny drums").classes == kit.classes
     with pytest.raises(KitError, match=r"no preset 5 in bank 128; available: 0 'Tiny Drums'"):
         load_sf2_kit(path, 5)
+
+
+def test_an_sf2_set_with_timpani_where_a_gm_kit_has_toms_is_read_as_the_gs_orchestra_set(tmp_path):
+    # the same layout, told apart by the sample on key 42: timpani there is no hi-hat of the model
+    assert load_kit(write_sf2(tmp_path / "gm.sf2", hat_name="Hi-Hat Closed")).classes == ("HH_CHH", "KD", "SD")
+    orchestra = load_kit(write_sf2(tmp_path / "orch.sf2", hat_name="Timpani 2(L)"))
+    assert orchestra.classes == ("KD", "SD") and set(orchestra.instruments) == {35, 36, 38}
+
+
+FLUID, TIMGM = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+
+
+@pytest.mark.skipif(not (FLUID.is_file() and TIMGM.is_file()), reason="Debian fluid-soundfont-gm, timgm6mb-soundfont")
+def test_the_debian_orchestra_kits_teach_no_timpani_as_toms_hats_or_ride():
+    # FluidR3's Orchestra Kit (a training kit) holds timpani on keys 41-53: read as a GM kit it taught
+    # them as toms, hats, crash and ride. TimGM6mb's preset 48 is a GM kit under the same name.
+    fluid = load_sf2_kit(FLUID, 48)
+    assert fluid.classes == ("CY_CR", "KD", "SD") and set(fluid.instruments) == {35, 36, 37, 38, 40, 55, 57}
+    assert set(load_sf2_kit(TIMGM, 48).instruments) == set(load_sf2_kit(TIMGM, 0).instruments)
 
 
 def test_folder_kit(tmp_path):

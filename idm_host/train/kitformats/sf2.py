@@ -30,6 +30,16 @@ _G_SAMPLE_ID, _G_SAMPLE_MODES, _G_SCALE_TUNING, _G_ROOT_KEY = 53, 54, 56, 58
 _RANGE_GENS = (_G_KEYRANGE, _G_VELRANGE)
 _ADDITIVE_PRESET_GENS = (_G_ATTENUATION, _G_COARSE, _G_FINE)
 
+#: The keys of the GS Orchestra set (bank 128, program 48) that do not play a GM drum: 41-53, a GM
+#: kit's toms, hats, crash and ride, hold timpani (no class of the model), and 59, a GM ride, a
+#: concert cymbal (SC-55 owner's manual). FluidR3_GM's Orchestra Kit is laid out so; its hats, on
+#: 27-29, sound together with the High Q, Slap and Scratch of its Misc. Percussion zones on the same
+#: keys, so they are not taken either. TimGM6mb's program 48, named Orchestra too, is laid out as a GM
+#: kit (Acoustic Tom on 41-50) and is read as one: a preset is read as the GS Orchestra set only where
+#: a zone on keys 41-53 plays a sample named timpani. Read as a GM kit, FluidR3's set taught timpani
+#: as toms, hi-hats, crash and ride (spectral centroid near 200 Hz; MODEL_CARD.md, session 14).
+ORCHESTRA_NOT_DRUMS = frozenset(range(41, 54)) | {59}
+
 
 @dataclass(frozen=True)
 class Sf2Preset:
@@ -215,7 +225,8 @@ def load_sf2_kit(path: PathLike, preset: int | str | None = None, *, bank: int =
         preset: program number or preset name; ``None`` takes the first drum preset (lowest program).
         bank: the preset bank; 128 is the GM percussion bank.
 
-    Each key of the preset that is a model class becomes an instrument; instrument zones with the
+    Each key of the preset that is a model class becomes an instrument (the GS Orchestra set,
+    told by its timpani, without the keys that are not drums there: :data:`ORCHESTRA_NOT_DRUMS`); instrument zones with the
     same velocity range are summed (stereo pairs at half level each), different ranges are velocity
     layers. Key tracking, root key, tuning, attenuation, sample offsets, loops and the hold/decay/
     sustain volume envelope are applied; filters, modulators and release are not.
@@ -239,8 +250,7 @@ def load_sf2_kit(path: PathLike, preset: int | str | None = None, *, bank: int =
     bag1 = sf.presets[index + 1][3]
     pzones = _zones(sf.pbag, sf.pgen, bag0, bag1, 0, p)
     pglobal = pzones[0] if pzones and _G_INSTRUMENT not in pzones[0] else {}
-    # note -> (vlo, vhi) -> (summed samples)
-    per_note: dict[int, dict[tuple[int, int], np.ndarray]] = {}
+    zones = []  # (generators, key range, velocity range, stereo weight, sample name) per played zone
     for pz in pzones:
         if _G_INSTRUMENT not in pz:
             continue
@@ -259,28 +269,36 @@ def load_sf2_kit(path: PathLike, preset: int | str | None = None, *, bank: int =
                 if op in pz:
                     gens[op] = struct.pack("<h", _s16(gens.get(op, b"\0\0")) + _s16(pz[op]))
             ik, iv = _rng(gens.get(_G_KEYRANGE)), _rng(gens.get(_G_VELRANGE))
-            klo, khi = max(pk[0], ik[0]), min(pk[1], ik[1])
-            vlo, vhi = max(pv[0], iv[0]), min(pv[1], iv[1])
-            if vlo > vhi:
+            keys = (max(pk[0], ik[0]), min(pk[1], ik[1]))
+            vel = (max(pv[0], iv[0]), min(pv[1], iv[1]))
+            if vel[0] > vel[1] or keys[0] > keys[1]:
                 continue
-            sample_type = sf.shdr[struct.unpack("<H", gens[_G_SAMPLE_ID])[0]][9] if \
-                struct.unpack("<H", gens[_G_SAMPLE_ID])[0] < len(sf.shdr) else 1
-            weight = 0.5 if sample_type & 0x7FFF in (2, 4) else 1.0
-            for note in range(klo, khi + 1):
-                if note not in GM_KIT_NOTES:
-                    continue
-                x = _render_zone(sf, gens, note)
-                if x is None:
-                    continue
-                slot = per_note.setdefault(note, {})
-                prev = slot.get((vlo, vhi))
-                if prev is None:
-                    slot[(vlo, vhi)] = x * np.float32(weight)
-                else:
-                    out = np.zeros(max(prev.size, x.size), np.float32)
-                    out[: prev.size] += prev
-                    out[: x.size] += x * np.float32(weight)
-                    slot[(vlo, vhi)] = out
+            sid = struct.unpack("<H", gens[_G_SAMPLE_ID])[0]
+            sample_type, sample_name = (sf.shdr[sid][9], sf.shdr[sid][0]) if sid < len(sf.shdr) else (1, "")
+            zones.append((gens, keys, vel, 0.5 if sample_type & 0x7FFF in (2, 4) else 1.0, sample_name))
+    orchestra = bank == 128 and any("timpani" in name.lower() and any(k in ORCHESTRA_NOT_DRUMS for k in range(lo, hi + 1))
+                                    for _, (lo, hi), _, _, name in zones)
+    if orchestra:
+        log.info("%s: preset %r holds timpani where a GM kit has toms: read as the GS Orchestra set, without "
+                 "keys %s", p, preset_name, sorted(ORCHESTRA_NOT_DRUMS))
+    # note -> (vlo, vhi) -> (summed samples)
+    per_note: dict[int, dict[tuple[int, int], np.ndarray]] = {}
+    for gens, (klo, khi), (vlo, vhi), weight, _ in zones:
+        for key in range(klo, khi + 1):
+            if key not in GM_KIT_NOTES or (orchestra and key in ORCHESTRA_NOT_DRUMS):
+                continue
+            x = _render_zone(sf, gens, key)
+            if x is None:
+                continue
+            slot = per_note.setdefault(key, {})
+            prev = slot.get((vlo, vhi))
+            if prev is None:
+                slot[(vlo, vhi)] = x * np.float32(weight)
+            else:
+                out = np.zeros(max(prev.size, x.size), np.float32)
+                out[: prev.size] += prev
+                out[: x.size] += x * np.float32(weight)
+                slot[(vlo, vhi)] = out
     instruments: dict[int, list[Instrument]] = {}
     for note, slot in per_note.items():
         layers = tuple(SampleLayer(x, lo / 127.0 if lo > 0 else 0.0, hi / 127.0)
