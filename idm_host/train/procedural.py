@@ -149,14 +149,14 @@ def _recipes(rng: np.random.Generator) -> dict[int, Any]:
     }
     if rng.random() < 0.5:  # a china or splash beside the crash
         r[55] = lambda b: _metal(rng, cym_base * 1.5, rng.uniform(0.3, 1.0), 2.0, 1500, b, n_partials=10)
-    if rng.random() < 0.5:  # acoustic metal instead of the analogue machine's
+    if rng.random() < 0.65:  # acoustic metal instead of the analogue machine's
         r.update(_acoustic_metal(rng, 55 in r))
     return r
 
 
 def _acoustic_metal(rng: np.random.Generator, splash: bool) -> dict[int, Any]:
     """Hats and cymbals from :func:`spectral_metal`, with this kit's random sizes (band edges, decays)."""
-    hat_lo = rng.uniform(2500, 7000)
+    hat_lo = float(np.exp(rng.uniform(np.log(1200.0), np.log(7000.0))))
     hat_peaks = int(rng.integers(25, 70))
     hat_decay = float(np.exp(rng.uniform(np.log(0.015), np.log(0.15))))
     cr_lo, cr_decay, cr_bloom = rng.uniform(250, 900), rng.uniform(0.7, 2.2), rng.uniform(0.005, 0.05)
@@ -164,31 +164,36 @@ def _acoustic_metal(rng: np.random.Generator, splash: bool) -> dict[int, Any]:
     ping_hz = rng.uniform(2500, 6000)
     bell = rng.uniform(600, 1600)
     bell_ratios = np.array([1.0, rng.uniform(1.9, 2.2), rng.uniform(2.7, 3.1), rng.uniform(3.9, 4.5)])
+    # the kit's metal from bright to dark (large, old or heavy cymbals, heard from the overheads): the
+    # sampled kits' crashes and open hats measure a spectral centroid of 1.4-6 kHz (Millo 2.1-6.0,
+    # ForzeeStereo 1.4-3.0), where bands reaching 17 kHz alone gave 8.6-13 kHz (MODEL_CARD.md, session 15)
+    top = float(np.exp(rng.uniform(np.log(3000.0), np.log(17000.0))))
+    hat_top = max(top, 1.8 * hat_lo)
 
     def ride(b: float) -> np.ndarray:
         t = time_axis(3.0)
-        wash = spectral_metal(rng, 3.0, rd_decay, rd_lo, 16000, 0.6 * b, n_peaks=90, slope=0.5)
+        wash = spectral_metal(rng, 3.0, rd_decay, rd_lo, min(top, 16000.0), 0.6 * b, n_peaks=90, slope=0.5)
         ping = partials(t, ping_hz * np.array([1.0, 1.37, 1.93]), (1.0, 0.5, 0.3), (0.15, 0.08, 0.05))
         return 0.7 * wash + rng.uniform(0.2, 0.6) * ping / 1.8
 
     def ride_bell(b: float) -> np.ndarray:
         t = time_axis(2.5)
         tone = partials(t, bell * bell_ratios, (1.0, 0.6, 0.4, 0.25), rd_decay * np.array([0.8, 0.5, 0.35, 0.25]))
-        return 0.7 * tone / 2.25 + 0.3 * spectral_metal(rng, 2.5, rd_decay * 0.6, rd_lo, 16000, b, n_peaks=60)
+        return 0.7 * tone / 2.25 + 0.3 * spectral_metal(rng, 2.5, rd_decay * 0.6, rd_lo, min(top, 16000.0), b, n_peaks=60)
 
     r: dict[int, Any] = {
         # closed hats from tight (15 ms) to loose (150 ms, ringing like a dry ride played fast)
-        42: lambda b: spectral_metal(rng, 0.6, hat_decay * rng.uniform(0.85, 1.15), hat_lo, 17000, b, n_peaks=hat_peaks),
-        44: lambda b: 0.7 * spectral_metal(rng, 0.2, rng.uniform(0.01, 0.035), hat_lo * 0.7, 14000, 0.7 * b,
+        42: lambda b: spectral_metal(rng, 0.6, hat_decay * rng.uniform(0.85, 1.15), hat_lo, hat_top, b, n_peaks=hat_peaks),
+        44: lambda b: 0.7 * spectral_metal(rng, 0.2, rng.uniform(0.01, 0.035), hat_lo * 0.7, min(hat_top, 14000.0), 0.7 * b,
                                            n_peaks=hat_peaks),
-        46: lambda b: spectral_metal(rng, 1.5, rng.uniform(0.2, 0.8), hat_lo * 0.8, 17000, b, n_peaks=hat_peaks,
+        46: lambda b: spectral_metal(rng, 1.5, rng.uniform(0.2, 0.8), hat_lo * 0.8, hat_top, b, n_peaks=hat_peaks,
                                      bloom_s=0.005),
-        49: lambda b: spectral_metal(rng, 3.0, cr_decay, cr_lo, 17000, b, n_peaks=100, bloom_s=cr_bloom),
+        49: lambda b: spectral_metal(rng, 3.0, cr_decay, cr_lo, top, b, n_peaks=100, bloom_s=cr_bloom),
         51: ride,
         53: ride_bell,
     }
     if splash:
-        r[55] = lambda b: spectral_metal(rng, 2.0, rng.uniform(0.25, 0.9), cr_lo * 2.0, 17000, b, n_peaks=80,
+        r[55] = lambda b: spectral_metal(rng, 2.0, rng.uniform(0.25, 0.9), cr_lo * 2.0, top, b, n_peaks=80,
                                          bloom_s=0.01, floor=rng.uniform(0.3, 0.8))
     return r
 
