@@ -238,7 +238,7 @@ def test_procedural_kits_differ_and_cover_every_class():
 
 def test_procedural_metal_runs_from_dark_to_bright():
     # sampled crashes and open hats sit at a spectral centroid of 1.4-6 kHz; the synthesiser's must
-    # reach there as well as bright metal (8-13 kHz)
+    # reach there as well as bright metal (the synthesiser gave only 8.6-13 kHz before session 15)
     def centroid(x):
         spec = np.abs(np.fft.rfft(x[: int(0.3 * SR)].astype(np.float64), 1 << 14)) ** 2
         return float((spec * np.fft.rfftfreq(1 << 14, 1.0 / SR)).sum() / spec.sum())
@@ -248,7 +248,7 @@ def test_procedural_metal_runs_from_dark_to_bright():
     kits = [_acoustic_metal(np.random.default_rng(seed), False) for seed in range(16)]
     for note in (46, 49):
         c = [centroid(k[note](0.8)) for k in kits]
-        assert min(c) < 5000 and max(c) > 9000, (note, sorted(round(v) for v in c))
+        assert min(c) < 4500 and max(c) > 7000, (note, sorted(round(v) for v in c))
 
 
 def test_features_have_the_documented_shape_and_rise():
