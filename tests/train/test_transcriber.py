@@ -11,7 +11,7 @@ import torch
 from idm_host.classes import IDM_CLASSES
 from idm_host.errors import IdmError, ModelError
 from idm_host.train.kits import GM_KIT_NOTES, Instrument, SampleLayer, SampledKit
-from idm_host.train.procedural import augment_kit, change_decay, mix_kits, procedural_kit
+from idm_host.train.procedural import _acoustic_metal, augment_kit, change_decay, mix_kits, procedural_kit
 from idm_host.train.recording import bleed
 from idm_host.train.transcriber_data import ExampleStream, class_rates, mute_groups, performance, play, targets
 from idm_host.train.transcriber_loop import STREAM_RATES, loss_fn, positive_weights
@@ -242,8 +242,6 @@ def test_procedural_metal_runs_from_dark_to_bright():
     def centroid(x):
         spec = np.abs(np.fft.rfft(x[: int(0.3 * SR)].astype(np.float64), 1 << 14)) ** 2
         return float((spec * np.fft.rfftfreq(1 << 14, 1.0 / SR)).sum() / spec.sum())
-
-    from idm_host.train.procedural import _acoustic_metal
 
     kits = [_acoustic_metal(np.random.default_rng(seed), False) for seed in range(16)]
     for note in (46, 49):

@@ -36,8 +36,8 @@ _ADDITIVE_PRESET_GENS = (_G_ATTENUATION, _G_COARSE, _G_FINE)
 #: 27-29, sound together with the High Q, Slap and Scratch of its Misc. Percussion zones on the same
 #: keys, so they are not taken either. TimGM6mb's program 48, named Orchestra too, is laid out as a GM
 #: kit (Acoustic Tom on 41-50) and is read as one: a preset is read as the GS Orchestra set only where
-#: a zone on keys 41-53 plays a sample named timpani. Read as a GM kit, FluidR3's set taught timpani
-#: as toms, hi-hats, crash and ride (spectral centroid near 200 Hz; MODEL_CARD.md, session 14).
+#: a zone on these keys plays a sample named timpani. Read as a GM kit, FluidR3's set taught timpani
+#: as toms, hi-hats, crash and ride (spectral centroid 155-549 Hz; MODEL_CARD.md, session 14).
 ORCHESTRA_NOT_DRUMS = frozenset(range(41, 54)) | {59}
 
 
@@ -225,11 +225,11 @@ def load_sf2_kit(path: PathLike, preset: int | str | None = None, *, bank: int =
         preset: program number or preset name; ``None`` takes the first drum preset (lowest program).
         bank: the preset bank; 128 is the GM percussion bank.
 
-    Each key of the preset that is a model class becomes an instrument (the GS Orchestra set,
-    told by its timpani, without the keys that are not drums there: :data:`ORCHESTRA_NOT_DRUMS`); instrument zones with the
-    same velocity range are summed (stereo pairs at half level each), different ranges are velocity
-    layers. Key tracking, root key, tuning, attenuation, sample offsets, loops and the hold/decay/
-    sustain volume envelope are applied; filters, modulators and release are not.
+    Each key of the preset that is a model class becomes an instrument (the GS Orchestra set, told
+    by its timpani, without the keys that are not drums there: :data:`ORCHESTRA_NOT_DRUMS`); instrument
+    zones with the same velocity range are summed (stereo pairs at half level each), different ranges
+    are velocity layers. Key tracking, root key, tuning, attenuation, sample offsets, loops and the
+    hold/decay/sustain volume envelope are applied; filters, modulators and release are not.
 
     Raises:
         KitError: the file is not a SoundFont, the preset does not exist, or it holds no drum.
@@ -276,7 +276,7 @@ def load_sf2_kit(path: PathLike, preset: int | str | None = None, *, bank: int =
             sid = struct.unpack("<H", gens[_G_SAMPLE_ID])[0]
             sample_type, sample_name = (sf.shdr[sid][9], sf.shdr[sid][0]) if sid < len(sf.shdr) else (1, "")
             zones.append((gens, keys, vel, 0.5 if sample_type & 0x7FFF in (2, 4) else 1.0, sample_name))
-    orchestra = bank == 128 and any("timpani" in name.lower() and any(k in ORCHESTRA_NOT_DRUMS for k in range(lo, hi + 1))
+    orchestra = bank == 128 and any("timpani" in name.lower() and not ORCHESTRA_NOT_DRUMS.isdisjoint(range(lo, hi + 1))
                                     for _, (lo, hi), _, _, name in zones)
     if orchestra:
         log.info("%s: preset %r holds timpani where a GM kit has toms: read as the GS Orchestra set, without "
